@@ -1,6 +1,13 @@
 """Facility-location models built from arrays and solved by HiGHS (Pyomo export available)."""
 
-from siting.models._milp import Milp, MilpBuilder, MilpResult, solve_milp, solve_with_pyomo, to_pyomo
+from siting.models._milp import (
+    Milp,
+    MilpBuilder,
+    MilpResult,
+    solve_milp,
+    solve_with_pyomo,
+    to_pyomo,
+)
 from siting.models._solution import Solution
 
 __all__ = [

@@ -9,6 +9,8 @@ constraint groups), which any Pyomo solver can solve or write as LP / MPS.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -17,6 +19,37 @@ import numpy as np
 import scipy.sparse as sp
 
 log = logging.getLogger(__name__)
+
+_banner_shown = False
+
+
+def new_highs():
+    """Return a ``highspy.Highs`` with logging off; HiGHS's start-up banner never reaches stdout.
+
+    HiGHS prints a banner on the process's stdout the first time it is constructed, which would
+    corrupt CSV written to stdout by benchmarks; the first construction runs with fd 1 muted.
+    """
+    import highspy
+
+    global _banner_shown
+    if _banner_shown:
+        h = highspy.Highs()
+    else:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        try:
+            h = highspy.Highs()
+            h.setOptionValue("output_flag", False)
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(devnull)
+        _banner_shown = True
+    h.setOptionValue("output_flag", False)
+    return h
+
 
 Status = Literal["optimal", "time_limit", "infeasible"]
 
@@ -225,7 +258,7 @@ def solve_milp(
     import highspy
 
     t0 = time.perf_counter()
-    h = highspy.Highs()
+    h = new_highs()
     h.setOptionValue("output_flag", bool(verbose))
     h.setOptionValue("mip_rel_gap", float(mip_gap))
     if time_limit is not None:

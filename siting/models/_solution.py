@@ -58,7 +58,9 @@ class Solution:
         return self.status != "infeasible"
 
     @classmethod
-    def infeasible(cls, message: str, *, seconds: float = 0.0, build_seconds: float = 0.0) -> Solution:
+    def infeasible(
+        cls, message: str, *, seconds: float = 0.0, build_seconds: float = 0.0
+    ) -> Solution:
         """An infeasible result with its reason."""
         return cls(
             status="infeasible",
