@@ -15,7 +15,7 @@ class ScenarioError(SitingError):
 
 
 class InputError(SitingError):
-    """An input data file (sites CSV/GeoJSON, OSM file, benchmark instance) is unreadable or wrong."""
+    """An input data file (sites CSV/GeoJSON, OSM file, benchmark file) is unreadable or wrong."""
 
 
 class ModelInputError(SitingError):

@@ -381,7 +381,7 @@ def to_pyomo(milp: Milp):  # -> pyomo.environ.ConcreteModel
 def solve_with_pyomo(
     milp: Milp, solver: str = "appsi_highs", *, time_limit: float | None = None
 ) -> MilpResult:
-    """Solve ``milp`` through Pyomo with any installed solver (e.g. ``appsi_highs``, ``glpk``, ``cbc``).
+    """Solve ``milp`` through Pyomo with any installed solver (``appsi_highs``, ``glpk``, ...).
 
     Used to check the formulation independently of the direct HiGHS path.
     """
