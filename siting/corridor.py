@@ -14,6 +14,7 @@ broken by the lexicographically smallest node sequence (:func:`shortest_path_lex
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
 import math
 from collections.abc import Iterable, Sequence
@@ -37,6 +38,15 @@ CENTRAL_BBOX = (116.148, 39.788, 116.613, 40.096)
 CORRIDOR_BBOX = (114.80, 39.85, 116.45, 41.00)
 #: Overpass filter for the live corridor: expressways, trunk roads and their ramps.
 CORRIDOR_FILTER = '["highway"~"motorway|motorway_link|trunk|trunk_link"]'
+
+#: Speeds (km/h) for OSM ways without ``maxspeed`` in the live corridor. Assumptions: 100 for
+#: motorways follows the G6 limit in Wikipedia "Badaling Expressway"; the others are not sourced.
+OSM_DEFAULT_SPEEDS_KPH = (
+    ("motorway", 100.0),
+    ("trunk", 80.0),
+    ("motorway_link", 40.0),
+    ("trunk_link", 40.0),
+)
 
 NODE_KINDS = frozenset(
     {"town", "interchange", "service_area", "venue", "hub", "village", "junction_city"}
@@ -111,7 +121,7 @@ def default_corridor_dir() -> Path:
     """
     repo = Path(__file__).resolve().parent.parent / "data" / "corridor"
     try:
-        from siting.data import data_dir  # noqa: PLC0415 - optional sibling module
+        from siting.data import data_dir
 
         found = Path(data_dir()) / "corridor"
     except (ImportError, AttributeError, InputError):
@@ -254,7 +264,7 @@ def load_corridor(data_dir: str | Path | None = None) -> nx.MultiDiGraph:
 
 
 def gateway_nodes(G: nx.MultiDiGraph) -> list:
-    """Nodes of kind ``junction_city`` inside :data:`CENTRAL_BBOX` (where the corridor meets the city).
+    """Gateways: nodes of kind ``junction_city`` inside :data:`CENTRAL_BBOX`.
 
     Parameters
     ----------
@@ -380,13 +390,12 @@ def corridor_from_osm(
         skeleton node snapped to carry ``corridor_node`` (the skeleton id) and
         ``G.graph["skeleton_snap"]`` maps skeleton id -> (OSM node, distance km).
     """
-    import osmnx as ox  # noqa: PLC0415 - heavy import only for the live path
+    import osmnx as ox
 
     if skeleton is None:
         skeleton = load_corridor()
     G = ox.graph_from_bbox(bbox, custom_filter=custom_filter, simplify=True, retain_all=False)
-    G = ox.truncate.largest_component(G, strongly=True)
-    G = ox.routing.add_edge_speeds(G)
+    G = ox.routing.add_edge_speeds(G, hwy_speeds=dict(OSM_DEFAULT_SPEEDS_KPH), fallback=60.0)
     G = ox.routing.add_edge_travel_times(G)
     ids = list(G.nodes)
     lat = np.fromiter((G.nodes[v]["y"] for v in ids), float, len(ids))
@@ -509,7 +518,7 @@ def path_arcs(G: nx.MultiDiGraph, path: Sequence) -> np.ndarray:
         Two consecutive nodes are not joined by an edge.
     """
     out = np.empty(max(len(path) - 1, 0), dtype=float)
-    for k, (u, v) in enumerate(zip(path[:-1], path[1:])):
+    for k, (u, v) in enumerate(itertools.pairwise(path)):
         data = G.get_edge_data(u, v)
         if not data:
             raise InputError(f"path uses a missing edge {u!r}->{v!r}")
@@ -595,7 +604,7 @@ def gravity_trips(
 def _attach_paths(G: nx.MultiDiGraph, trips: pd.DataFrame) -> pd.DataFrame:
     paths, kms = [], []
     cache: dict = {}
-    for u, v in zip(trips["origin_node"], trips["destination_node"]):
+    for u, v in zip(trips["origin_node"], trips["destination_node"], strict=True):
         if (u, v) not in cache:
             p = shortest_path_lex(G, u, v)
             cache[(u, v)] = (tuple(p), float(path_arcs(G, p).sum()))
@@ -723,7 +732,7 @@ def logistics_trips(
     ids = zones["zone_id"].astype(str).tolist()
     pop = zones["population"].to_numpy(float)
     t = gravity_trips(ids, ids, mass_o=pop, mass_d=pop, cost=cost, beta=beta, total_flow=total_flow)
-    zmap = dict(zip(ids, node))
+    zmap = dict(zip(ids, node, strict=True))
     t["origin_node"] = t["origin"].map(zmap)
     t["destination_node"] = t["destination"].map(zmap)
     t = t[t["origin_node"] != t["destination_node"]].reset_index(drop=True)
