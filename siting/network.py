@@ -473,7 +473,9 @@ def _pbf_tables(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         ) from exc
     ways: list[tuple[int, str, int, str, str | None, list[int]]] = []
     node_xy: dict[int, tuple[float, float]] = {}
-    fp = osmium.FileProcessor(str(path), osmium.osm.WAY).with_locations()
+    # node locations are cached before the filters run; only highway ways reach the loop
+    fp = osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
+    fp = fp.with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
     fp = fp.with_filter(osmium.filter.KeyFilter("highway"))
     for w in fp:
         tags = w.tags
@@ -586,7 +588,13 @@ def _load_osmnx(src: NetworkSource, cache: Path) -> nx.MultiDiGraph:
 
 
 def _normalise_osmnx_graph(G: nx.MultiDiGraph) -> None:
-    """Collapse list-valued ``highway``/``name`` (left by simplification) to their first value."""
+    """Check the CRS; collapse list-valued ``highway``/``name`` (from simplification)."""
+    crs = str(G.graph.get("crs", "EPSG:4326"))
+    if crs.upper() != "EPSG:4326":
+        raise InputError(
+            f"network {G.graph.get('source')}: graph CRS is {crs}, expected unprojected EPSG:4326"
+        )
+    G.graph["crs"] = "EPSG:4326"
     for _, _, d in G.edges(data=True):
         for attr in ("highway", "name"):
             if isinstance(d.get(attr), list):
@@ -816,7 +824,7 @@ def _xml_sites(path: Path, wanted: set[str]) -> list[tuple[int, str, str, str, f
             pending_ways.append((oid, tags["amenity"], tags.get("name", ""), refs))
         el.clear()
     for oid, amenity, name, refs in pending_ways:
-        xy = np.array([node_xy[r] for r in refs if r in node_xy])
+        xy = np.array([node_xy[r] for r in dict.fromkeys(refs) if r in node_xy])
         if len(xy):
             rows.append((oid, "way", amenity, name, float(xy[:, 0].mean()), float(xy[:, 1].mean())))
     return rows
