@@ -344,3 +344,21 @@ def test_capacitated_matches_brute_force_on_a_tiny_network():
     assert sol.status == "optimal"
     assert sol.objective == pytest.approx(best, rel=1e-7)
     assert (sol.details["load_kg_per_day"] <= sol.details["size_kg_per_day"] + 1e-6).all()
+
+
+# ---------------------------------------------------------------- builder component (for joint)
+def test_component_under_an_external_budget_row_matches_the_public_function():
+    from siting.models import MilpBuilder, add_flow_refuelling, solve_milp, solve_with_pyomo
+
+    _, trips, _ = network()
+    cost = np.linspace(1.0, 3.0, 25)
+    b = MilpBuilder("joint_like", sense="max")
+    h = add_flow_refuelling(b, trips, 12, n_sites=25, cost_cny=cost)
+    b.add_rows("budget", 1, np.zeros(h.cost_cols.size), h.cost_cols, h.cost_vals, upper=6.0)
+    milp = b.build()
+    res = solve_milp(milp)
+    ref = flow_refuelling(trips, 12, n_sites=25, cost_cny=cost, budget_cny=6.0)
+    assert res.objective == pytest.approx(ref.objective)
+    assert cost[res.x[h.site_cols] > 0.5].sum() <= 6.0 + 1e-9
+    pyo = solve_with_pyomo(milp, "appsi_highs")
+    assert pyo.objective == pytest.approx(ref.objective)
