@@ -238,7 +238,9 @@ def _study_area(nodes: pd.DataFrame) -> Any:
 
     pts = gpd.GeoSeries(gpd.points_from_xy(nodes["x"], nodes["y"]), crs="EPSG:4326")
     pts = pts.to_crs(EQUAL_AREA_CRS)
-    bbox = gpd.GeoSeries([shapely.box(*OSM_BBOX)], crs="EPSG:4326").to_crs(EQUAL_AREA_CRS)
+    # densified so that its edges stay on the bbox's meridians and parallels once projected
+    box = shapely.segmentize(shapely.box(*OSM_BBOX), 0.0005)
+    bbox = gpd.GeoSeries([box], crs="EPSG:4326").to_crs(EQUAL_AREA_CRS)
     hull = shapely.concave_hull(shapely.MultiPoint(pts.values), ratio=HULL_RATIO)
     area = hull.buffer(HULL_BUFFER_M).intersection(bbox.iloc[0])
     gdf = gpd.GeoDataFrame(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 from pathlib import Path
@@ -134,7 +133,7 @@ def _ways(oneway: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_oneway_codes_give_forward_reverse_or_both_directions(oneway, expected):
     ways, nodes = _ways(oneway)
     edges = N.edges_from_ways(ways, nodes)
-    assert set(zip(edges.u, edges.v)) == expected
+    assert set(zip(edges.u, edges.v, strict=True)) == expected
     assert edges["oneway"].all() == (oneway != 0)
     # 0.001 degree of longitude at 40 N is about 85.2 m
     assert edges["length"].to_numpy() == pytest.approx(85.2, abs=0.5)
@@ -197,7 +196,7 @@ def test_graph_from_shared_tables_matches_osm_file_length():
 
 
 def test_missing_file_names_the_file(tmp_path):
-    with pytest.raises(InputError, match="nowhere.osm"):
+    with pytest.raises(InputError, match=r"nowhere\.osm"):
         N.load_network({"kind": "file", "path": tmp_path / "nowhere.osm"})
 
 
@@ -340,7 +339,7 @@ def test_graph_arrays_match_networkx_shortest_paths():
     src = int(arr.node_ids[0])
     dist = dijkstra(arr.matrix, indices=0)
     ref = nx.single_source_dijkstra_path_length(G, src, weight="travel_time")
-    got = dict(zip(arr.node_ids.tolist(), dist.tolist()))
+    got = dict(zip(arr.node_ids.tolist(), dist.tolist(), strict=True))
     for node, seconds in ref.items():
         assert got[node] == pytest.approx(seconds)
 
