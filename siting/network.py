@@ -562,6 +562,7 @@ def _query_key(src: NetworkSource, what: str) -> str:
 
 def _load_osmnx(src: NetworkSource, cache: Path) -> nx.MultiDiGraph:
     import osmnx as ox
+    import requests
 
     graph_file = cache / "graphs" / f"{_query_key(src, 'graph')}.graphml"
     what = f"osmnx: place={src.place!r}" if src.place else f"osmnx: bbox={tuple(src.bbox or ())}"
@@ -577,6 +578,11 @@ def _load_osmnx(src: NetworkSource, cache: Path) -> nx.MultiDiGraph:
                     G = ox.graph_from_bbox(src.bbox, network_type=src.network_type)
         except (ValueError, ox._errors.InsufficientResponseError) as exc:
             raise InputError(f"network source {what}: {exc}") from exc
+        except requests.RequestException as exc:
+            raise InputError(
+                f"network source {what}: download failed ({type(exc).__name__}); "
+                "check the connection or use the embedded or a local-file source"
+            ) from exc
         graph_file.parent.mkdir(parents=True, exist_ok=True)
         ox.save_graphml(G, graph_file)
     G.graph["source"] = what
