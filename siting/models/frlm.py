@@ -535,15 +535,24 @@ def add_flow_refuelling(
         integer=bool(capacitated and whole_trips),
         doc="share of the trip's flow refuelled",
     )
-    # arc cover: u_q - sum_{k in K_qa} y_k <= 0
-    cov = cs.cover.tocoo()
-    n_arcs = cov.shape[0]
+    # arc cover: u_q - sum_{k in K_qa} y_k <= 0, one row per distinct K set of a trip
+    fuel = None
+    if capacitated and fuel_kg_per_km is not None:
+        fuel = vector(fuel_kg_per_km, nq, "fuel_kg_per_km")
+    demand = (
+        fuel[cs.arc_trip] * trips.flow[cs.arc_trip] * cs.arc_km
+        if fuel is not None
+        else np.zeros(cs.arc_trip.shape[0])
+    )
+    mcov, mtrip, mdem = _merge_identical_arcs(cs, demand)
+    mc = mcov.tocoo()
+    n_m = mcov.shape[0]
     builder.add_rows(
         f"{prefix}_arc_cover",
-        n_arcs,
-        np.concatenate([np.arange(n_arcs), cov.row]),
-        np.concatenate([u[cs.arc_trip], y[cov.col]]),
-        np.concatenate([np.ones(n_arcs), -np.ones(cov.nnz)]),
+        n_m,
+        np.concatenate([np.arange(n_m), mc.row]),
+        np.concatenate([u[mtrip], y[mc.col]]),
+        np.concatenate([np.ones(n_m), -np.ones(mc.nnz)]),
         upper=0.0,
         doc="a trip is refuelled only if every arc has an open station in K",
     )
@@ -566,9 +575,8 @@ def add_flow_refuelling(
         )
     cap, scost = _size_arrays(size_kg_per_day, size_cost_cny, n)
     ok = np.isfinite(scost)
-    if fuel_kg_per_km is None:
+    if fuel is None:
         raise ModelInputError("fuel_kg_per_km (kg per vehicle-km) is required with station sizes")
-    fuel = vector(fuel_kg_per_km, nq, "fuel_kg_per_km")
     si, so = np.nonzero(ok)
     z = builder.add_vars(
         f"{prefix}_size",
@@ -592,10 +600,6 @@ def add_flow_refuelling(
         upper=0.0,
         doc="an open station has exactly one size",
     )
-    demand = fuel[cs.arc_trip] * trips.flow[cs.arc_trip] * cs.arc_km
-    mcov, mtrip, mdem = _merge_identical_arcs(cs, demand)
-    mc = mcov.tocoo()
-    n_m = mcov.shape[0]
     x = builder.add_vars(
         f"{prefix}_alloc",
         mc.nnz,
