@@ -1,0 +1,514 @@
+"""Candidate sites: points on major roads, scenario site files, OSM POIs; costs and statuses.
+
+Generated candidates
+    Points are laid along every edge of the chosen road classes every ``spacing_m / 4`` (in bulk,
+    along the straight line between the edge's end nodes), thinned to at most one point per
+    ``spacing_m`` × ``spacing_m`` grid square (the point nearest the square's centre; junction
+    nodes first when ``intersections`` is on), then snapped to the nearest graph node that lies
+    on one of those roads. Neighbouring squares can give points closer than ``spacing_m``; on
+    average there is about one candidate per ``spacing_m`` of major road.
+Site files
+    CSV (``lon,lat,name`` and optional ``id,kind,status,plugs``) or GeoJSON points (same
+    properties). Coordinates must be WGS84 unless the file is declared ``GCJ-02`` (the offset
+    system used by Chinese web maps), in which case they are converted by :func:`gcj02_to_wgs84`.
+    A point farther than ``max_offset_m`` from the road graph is an error; when a WGS84 file's
+    points sit typically several hundred metres off the roads, a warning suggests GCJ-02.
+OSM POIs
+    ``amenity=fuel|charging_station|parking`` from :func:`siting.network.osm_sites` (the embedded
+    snapshot has none).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from siting import network
+from siting._errors import InputError
+
+logger = logging.getLogger(__name__)
+
+COLUMNS = [
+    "site_id",
+    "name",
+    "kind",
+    "source",
+    "lon",
+    "lat",
+    "node",
+    "fixed_cost_cny",
+    "plug_cost_cny",
+    "plug_kw",
+    "kwh_per_plug_day",
+    "max_plugs",
+    "existing_plugs",
+    "status",
+    "snap_m",
+]
+KINDS = ("fast_charger", "hydrogen")
+STATUSES = ("optional", "required", "forbidden", "built")
+#: Median snap distance (m) above which a WGS84 site file is suspected to be GCJ-02.
+GCJ_SUSPECT_M = 250.0
+
+# ----------------------------------------------------------------------------- GCJ-02
+
+#: Krasovsky 1940 ellipsoid: semi-major axis (m) and first eccentricity squared, the constants of
+#: the published GCJ-02 ("Mars coordinates") obfuscation.
+_GCJ_A = 6378245.0
+_GCJ_EE = 0.00669342162296594323
+
+
+def _gcj_offsets(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """GCJ-02 offset (degrees lon, degrees lat) added to a WGS84 point."""
+    x, y = lon - 105.0, lat - 35.0
+    pi = math.pi
+    dlat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x))) + (
+        (20.0 * np.sin(6.0 * x * pi) + 20.0 * np.sin(2.0 * x * pi)) * 2.0 / 3.0
+        + (20.0 * np.sin(y * pi) + 40.0 * np.sin(y / 3.0 * pi)) * 2.0 / 3.0
+        + (160.0 * np.sin(y / 12.0 * pi) + 320.0 * np.sin(y * pi / 30.0)) * 2.0 / 3.0
+    )
+    dlon = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x))) + (
+        (20.0 * np.sin(6.0 * x * pi) + 20.0 * np.sin(2.0 * x * pi)) * 2.0 / 3.0
+        + (20.0 * np.sin(x * pi) + 40.0 * np.sin(x / 3.0 * pi)) * 2.0 / 3.0
+        + (150.0 * np.sin(x / 12.0 * pi) + 300.0 * np.sin(x / 30.0 * pi)) * 2.0 / 3.0
+    )
+    rad = np.radians(lat)
+    s = 1.0 - _GCJ_EE * np.sin(rad) ** 2
+    dlat = dlat * 180.0 / ((_GCJ_A * (1.0 - _GCJ_EE)) / (s * np.sqrt(s)) * pi)
+    dlon = dlon * 180.0 / (_GCJ_A / np.sqrt(s) * np.cos(rad) * pi)
+    return dlon, dlat
+
+
+def wgs84_to_gcj02(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Forward GCJ-02 transform (degrees in, degrees out), valid inside mainland China."""
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    dlon, dlat = _gcj_offsets(lon, lat)
+    return lon + dlon, lat + dlat
+
+
+def gcj02_to_wgs84(lon: Any, lat: Any, *, iterations: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Convert GCJ-02 coordinates to WGS84 (degrees), vectorised.
+
+    GCJ-02 is WGS84 plus a smooth, published offset of a few hundred metres (a function of the
+    WGS84 position, see :func:`wgs84_to_gcj02`). The inverse is found by fixed-point iteration
+    ``w ← g − offset(w)``, which converges because the offset changes slowly with position;
+    10 iterations leave an error far below a millimetre.
+
+    Parameters
+    ----------
+    lon, lat
+        GCJ-02 coordinates (degrees).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        WGS84 longitude and latitude (degrees).
+    """
+    glon, glat = np.asarray(lon, float), np.asarray(lat, float)
+    wlon, wlat = glon.copy(), glat.copy()
+    for _ in range(iterations):
+        dlon, dlat = _gcj_offsets(wlon, wlat)
+        wlon, wlat = glon - dlon, glat - dlat
+    return wlon, wlat
+
+
+# ----------------------------------------------------------------------------- generated
+
+
+def _local_xy(lon: np.ndarray, lat: np.ndarray, lat0: float) -> tuple[np.ndarray, np.ndarray]:
+    """Equirectangular metres around latitude ``lat0`` (good to < 0.1 % over a city)."""
+    k = network.EARTH_RADIUS_M * math.pi / 180.0
+    return lon * k * math.cos(math.radians(lat0)), lat * k
+
+
+def road_candidates(
+    G: nx.MultiDiGraph,
+    road_classes: Iterable[str],
+    spacing_m: float,
+    *,
+    intersections: bool = False,
+) -> pd.DataFrame:
+    """Candidate nodes about every ``spacing_m`` along the roads of ``road_classes``.
+
+    Parameters
+    ----------
+    G
+        Road graph.
+    road_classes
+        OSM ``highway`` values, e.g. ``["motorway", "trunk", "primary"]``.
+    spacing_m
+        Target spacing (m).
+    intersections
+        Prefer junction nodes (three or more neighbours) of those roads within each grid square.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``node``, ``lon``, ``lat``, ``highway`` (class of a road at the node), sorted by node.
+    """
+    classes = set(road_classes)
+    uvh = [
+        (u, v, d.get("highway")) for u, v, d in G.edges(data=True) if d.get("highway") in classes
+    ]
+    if not uvh:
+        logger.warning("candidates: no road of classes %s in the graph", sorted(classes))
+        return pd.DataFrame({"node": [], "lon": [], "lat": [], "highway": []})
+    e = pd.DataFrame(uvh, columns=["u", "v", "highway"])
+    road_nodes = np.unique(np.concatenate([e["u"].to_numpy(), e["v"].to_numpy()]))
+    nx_ = np.array([G.nodes[n]["x"] for n in road_nodes])
+    ny_ = np.array([G.nodes[n]["y"] for n in road_nodes])
+    lat0 = float(ny_.mean())
+    node_x, node_y = _local_xy(nx_, ny_, lat0)
+    pos = pd.Series(np.arange(len(road_nodes)), index=road_nodes)
+    iu, iv = pos[e["u"]].to_numpy(), pos[e["v"]].to_numpy()
+
+    # points every spacing/4 along each edge (straight line between its end nodes), in bulk
+    step = spacing_m / 4.0
+    seg_len = np.hypot(node_x[iv] - node_x[iu], node_y[iv] - node_y[iu])
+    k = np.maximum(np.ceil(seg_len / step).astype(np.int64), 1)
+    edge = np.repeat(np.arange(len(e)), k)
+    start = np.repeat(np.cumsum(k) - k, k)
+    t = (np.arange(k.sum()) - start) / k[edge]
+    px = node_x[iu[edge]] + t * (node_x[iv[edge]] - node_x[iu[edge]])
+    py = node_y[iu[edge]] + t * (node_y[iv[edge]] - node_y[iu[edge]])
+    prio = np.zeros(len(px))
+    if intersections:
+        und = nx.Graph(
+            G.edge_subgraph(
+                [
+                    (u, v, kk)
+                    for u, v, kk, d in G.edges(keys=True, data=True)
+                    if d.get("highway") in classes
+                ]
+            )
+        )
+        junction = np.array([und.degree(n) >= 3 for n in road_nodes])
+        jx, jy = node_x[junction], node_y[junction]
+        px, py = np.concatenate([jx, px]), np.concatenate([jy, py])
+        prio = np.concatenate([np.full(len(jx), -1.0), prio])
+
+    # thin: one point per grid square, the junction / point nearest the square's centre
+    gx, gy = np.floor(px / spacing_m), np.floor(py / spacing_m)
+    d_centre = np.hypot(px - (gx + 0.5) * spacing_m, py - (gy + 0.5) * spacing_m)
+    order = np.lexsort((d_centre, prio, gy, gx))
+    gxs, gys = gx[order], gy[order]
+    first = np.ones(len(order), bool)
+    first[1:] = (gxs[1:] != gxs[:-1]) | (gys[1:] != gys[:-1])
+    keep = order[first]
+
+    # snap to the nearest node on those roads
+    tree = cKDTree(np.column_stack([node_x, node_y]))
+    _, idx = tree.query(np.column_stack([px[keep], py[keep]]))
+    idx = np.unique(idx)
+    hw = e.drop_duplicates("u").set_index("u")["highway"]
+    hw_v = e.drop_duplicates("v").set_index("v")["highway"]
+    nodes = road_nodes[idx]
+    highway = hw.reindex(nodes).fillna(hw_v.reindex(nodes)).to_numpy()
+    out = pd.DataFrame({"node": nodes, "lon": nx_[idx], "lat": ny_[idx], "highway": highway})
+    logger.info(
+        "candidates: %d generated on %s every ~%.0f m", len(out), sorted(classes), spacing_m
+    )
+    return out
+
+
+# ----------------------------------------------------------------------------- site files
+
+
+def read_site_file(path: str | Path, *, crs: str = "WGS84") -> pd.DataFrame:
+    """Read a site list (CSV or GeoJSON points) into a table with WGS84 coordinates.
+
+    Parameters
+    ----------
+    path
+        ``.csv`` with columns ``lon``, ``lat``, ``name`` and optional ``id``, ``kind``,
+        ``status``, ``plugs``; or ``.geojson`` / ``.json`` with Point features whose properties
+        hold the same optional fields.
+    crs
+        ``"WGS84"`` or ``"GCJ-02"`` (converted to WGS84 with :func:`gcj02_to_wgs84`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``id`` (str), ``name``, ``lon``, ``lat`` (WGS84 degrees), ``kind``, ``status`` (None where
+        the file gives none), ``plugs`` (existing plugs, 0 where not given).
+
+    Raises
+    ------
+    InputError
+        Unreadable file, missing columns, bad coordinates, unknown kind/status, duplicate ids.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            df = pd.read_csv(path, dtype={"id": str, "name": str}, keep_default_na=False)
+        elif suffix in (".geojson", ".json"):
+            gj = json.loads(path.read_text(encoding="utf-8"))
+            rows = []
+            for i, f in enumerate(gj.get("features", [])):
+                geom = f.get("geometry") or {}
+                if geom.get("type") != "Point":
+                    raise InputError(f"{path}: feature {i}: geometry must be a Point")
+                lon, lat = geom["coordinates"][:2]
+                rows.append({**(f.get("properties") or {}), "lon": lon, "lat": lat})
+            df = pd.DataFrame(rows)
+        else:
+            raise InputError(f"{path}: unknown site-file type (use .csv or .geojson)")
+    except InputError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: unreadable site file: {exc}") from exc
+    missing = [c for c in ("lon", "lat") if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {missing} (need lon, lat, name)")
+    if df.empty:
+        logger.warning("candidates: site file %s has no rows", path)
+    lon = pd.to_numeric(df["lon"], errors="coerce").to_numpy(float)
+    lat = pd.to_numeric(df["lat"], errors="coerce").to_numpy(float)
+    bad = ~(np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{path}: row {i + 1}: lon/lat not valid degrees")
+    if crs == "GCJ-02":
+        logger.warning("candidates: %s declared GCJ-02: converted to WGS84", path.name)
+        lon, lat = gcj02_to_wgs84(lon, lat)
+    n = len(df)
+
+    def col(name: str, default: Any) -> pd.Series:
+        if name not in df.columns:
+            return pd.Series([default] * n, dtype=object)
+        s = df[name].astype(object).where(df[name].notna() & (df[name].astype(str) != ""))
+        return s.where(s.notna(), default)
+
+    ids = col("id", None)
+    ids = pd.Series(
+        [str(v) if v is not None else f"{path.stem}:{i + 1}" for i, v in enumerate(ids)],
+        dtype=object,
+    )
+    dup = ids[ids.duplicated()]
+    if len(dup):
+        raise InputError(f"{path}: duplicate site id {dup.iloc[0]!r}")
+    kind, status = col("kind", None), col("status", None)
+    for name, series, allowed in (("kind", kind, KINDS), ("status", status, STATUSES)):
+        wrong = series[series.notna() & ~series.isin(allowed)]
+        if len(wrong):
+            raise InputError(
+                f"{path}: row {wrong.index[0] + 1}: {name} {wrong.iloc[0]!r} is not one of "
+                f"{list(allowed)}"
+            )
+    plugs = pd.to_numeric(col("plugs", 0), errors="coerce")
+    if plugs.isna().any() or (plugs < 0).any():
+        raise InputError(f"{path}: plugs must be whole numbers >= 0")
+    return pd.DataFrame(
+        {
+            "id": ids,
+            "name": col("name", "").astype(str),
+            "lon": lon,
+            "lat": lat,
+            "kind": kind,
+            "status": status,
+            "plugs": plugs.astype(np.int64),
+        }
+    )
+
+
+# ----------------------------------------------------------------------------- assembly
+
+
+def build_candidates(
+    G: nx.MultiDiGraph,
+    *,
+    costs: Mapping[str, Any],
+    kind: str = "fast_charger",
+    spacing_m: float = 1000.0,
+    road_classes: Iterable[str] = ("motorway", "trunk", "primary"),
+    intersections: bool = False,
+    site_files: Iterable[Any] = (),
+    osm_sites: gpd.GeoDataFrame | None = None,
+    required: Iterable[str] = (),
+    forbidden: Iterable[str] = (),
+    area: Any = None,
+    arrays: network.GraphArrays | None = None,
+) -> gpd.GeoDataFrame:
+    """All candidate sites with costs, statuses and graph nodes.
+
+    Parameters
+    ----------
+    G
+        Road graph.
+    costs
+        ``{kind: cost}``, each with ``fixed_cost_cny``, ``plug_cost_cny`` (CNY), ``plug_kw``
+        (kW), ``kwh_per_plug_day`` (kWh/day a plug delivers) and ``max_plugs``.
+    kind
+        Kind of generated and OSM candidates.
+    spacing_m, road_classes, intersections
+        Generated candidates, see :func:`road_candidates`; ``spacing_m <= 0`` turns them off.
+    site_files
+        Objects with ``path``, ``kind``, ``status``, ``crs``, ``max_offset_m`` (as
+        :class:`siting.scenario.SiteFile`).
+    osm_sites
+        From :func:`siting.network.osm_sites` (or None).
+    required, forbidden
+        Site ids whose status is forced.
+    area
+        Study-area polygon (WGS84); generated and OSM candidates outside it are dropped.
+    arrays
+        :func:`siting.network.graph_arrays` of ``G`` if already computed.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The candidates contract of ``docs/ARCHITECTURE.md`` plus ``kwh_per_plug_day`` and
+        ``snap_m`` (distance to the node, m).
+
+    Raises
+    ------
+    InputError
+        Bad site file, a site too far from the roads, an unknown required/forbidden id.
+    """
+    arrays = arrays if arrays is not None else network.graph_arrays(G)
+    parts: list[pd.DataFrame] = []
+    if spacing_m and spacing_m > 0:
+        gen = road_candidates(G, road_classes, spacing_m, intersections=intersections)
+        if area is not None and len(gen):
+            import shapely
+
+            gen = gen[shapely.contains_xy(area, gen["lon"], gen["lat"])]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "site_id": [f"g{int(n)}" for n in gen["node"]],
+                    "name": [
+                        f"{h} road node {int(n)}"
+                        for h, n in zip(gen["highway"], gen["node"], strict=True)
+                    ],
+                    "kind": kind,
+                    "source": "generated",
+                    "lon": gen["lon"].to_numpy(float),
+                    "lat": gen["lat"].to_numpy(float),
+                    "status": "optional",
+                    "existing_plugs": 0,
+                    "node": gen["node"].to_numpy(np.int64),
+                    "snap_m": 0.0,
+                }
+            )
+        )
+    if osm_sites is not None and len(osm_sites):
+        osm = osm_sites
+        if area is not None:
+            import shapely
+
+            osm = osm[shapely.contains_xy(area, osm["lon"], osm["lat"])]
+        names = osm["name"].fillna("").astype(str)
+        ids = [f"osm:{e}/{i}" for e, i in zip(osm["element"], osm["osmid"], strict=True)]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "site_id": ids,
+                    "name": [n or f"OSM {a}" for n, a in zip(names, osm["amenity"], strict=True)],
+                    "kind": kind,
+                    "source": [f"osm:{i}" for i in osm["osmid"]],
+                    "lon": osm["lon"].to_numpy(float),
+                    "lat": osm["lat"].to_numpy(float),
+                    "status": "optional",
+                    "existing_plugs": 0,
+                }
+            )
+        )
+    for sf in site_files:
+        table = read_site_file(sf.path, crs=sf.crs)
+        if table.empty:
+            continue
+        node, dist = network.nearest_nodes(arrays, table["lon"], table["lat"], return_dist=True)
+        far = dist > sf.max_offset_m
+        if far.any():
+            i = int(np.flatnonzero(far)[0])
+            raise InputError(
+                f"{sf.path}: row {i + 1} ({table['name'].iloc[i] or table['id'].iloc[i]}): "
+                f"{dist[i]:.0f} m from the nearest road of the network (max_offset_m "
+                f"{sf.max_offset_m:.0f}): outside the study area, or wrong coordinates?"
+            )
+        med = float(np.median(dist))
+        if sf.crs == "WGS84" and med > GCJ_SUSPECT_M:
+            logger.warning(
+                "candidates: %s: sites lie %.0f m (median) from the nearest road node; "
+                "if the coordinates come from a Chinese web map they may be GCJ-02: "
+                "declare `crs: GCJ-02`",
+                Path(sf.path).name,
+                med,
+            )
+        status = table["status"].where(table["status"].notna(), sf.status)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "site_id": table["id"].to_numpy(),
+                    "name": table["name"].to_numpy(),
+                    "kind": table["kind"].where(table["kind"].notna(), sf.kind).to_numpy(),
+                    "source": np.where(status == "built", "existing", f"file:{Path(sf.path).name}"),
+                    "lon": table["lon"].to_numpy(),
+                    "lat": table["lat"].to_numpy(),
+                    "status": status.to_numpy(),
+                    "existing_plugs": table["plugs"].to_numpy(),
+                    "node": node,
+                    "snap_m": dist,
+                }
+            )
+        )
+    if parts:
+        df = pd.concat(parts, ignore_index=True)
+    else:
+        df = pd.DataFrame(columns=COLUMNS)
+    if df["node"].isna().any() if "node" in df else len(df):
+        need = df["node"].isna().to_numpy() if "node" in df else np.ones(len(df), bool)
+        node, dist = network.nearest_nodes(
+            arrays, df.loc[need, "lon"], df.loc[need, "lat"], return_dist=True
+        )
+        df.loc[need, "node"] = node
+        df.loc[need, "snap_m"] = dist
+    dup = df["site_id"][df["site_id"].duplicated()]
+    if len(dup):
+        raise InputError(f"candidates: site id {dup.iloc[0]!r} appears twice (site files?)")
+
+    ids = set(df["site_id"])
+    for what, wanted in (("required", required), ("forbidden", forbidden)):
+        for sid in wanted:
+            if sid not in ids:
+                raise InputError(f"candidates.{what}: no candidate site with id {sid!r}")
+        df.loc[df["site_id"].isin(list(wanted)), "status"] = what
+    built = df["status"] == "built"
+    for k in df["kind"].unique():
+        cost = costs.get(k)
+        if cost is None:
+            raise InputError(f"candidates: no costs for site kind {k!r}")
+        sel = df["kind"] == k
+        df.loc[sel, "fixed_cost_cny"] = float(cost.fixed_cost_cny)
+        df.loc[sel, "plug_cost_cny"] = float(cost.plug_cost_cny)
+        df.loc[sel, "plug_kw"] = float(cost.plug_kw)
+        df.loc[sel, "kwh_per_plug_day"] = float(cost.kwh_per_plug_day)
+        df.loc[sel, "max_plugs"] = int(cost.max_plugs)
+    df.loc[built, "fixed_cost_cny"] = 0.0  # already paid for
+    df["node"] = df["node"].astype(np.int64)
+    df["existing_plugs"] = df["existing_plugs"].astype(np.int64)
+    df["max_plugs"] = np.maximum(df["max_plugs"].astype(np.int64), df["existing_plugs"])
+    for c in ("fixed_cost_cny", "plug_cost_cny", "plug_kw", "kwh_per_plug_day", "snap_m"):
+        df[c] = df[c].astype(float)
+    df = df[COLUMNS].reset_index(drop=True)
+    gdf = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df.lon, df.lat), crs="EPSG:4326")
+    logger.info(
+        "candidates: %d sites (%s)",
+        len(gdf),
+        ", ".join(
+            f"{k} {v}" for k, v in gdf["source"].str.split(":").str[0].value_counts().items()
+        ),
+    )
+    return gdf

@@ -1,0 +1,477 @@
+"""Scenario schema (pydantic) and loader: one YAML file describes one planning run.
+
+Every section is a pydantic model with ``extra="forbid"``, so a misspelt key is an error.
+Units are in the field names (``budget_cny``, ``max_travel_min``, ``kwh_per_vehicle_day``, ...).
+Relative file paths are resolved against the scenario file's folder and must exist.
+
+:func:`load_scenario` turns *every* problem (YAML syntax, unknown key, wrong type, negative
+budget, unknown district, missing file) into a :class:`~siting.ScenarioError` whose message is one
+line: ``<file>: <field.path>: <what is wrong>``.
+
+Adding a section (e.g. ``hydrogen:``) means adding one optional field to :class:`Scenario` whose
+type is another :class:`Section` subclass; nothing else in the loader changes. A commented
+reference of every field is in ``scenarios/README.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from siting._errors import ScenarioError
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["fast_charger", "hydrogen"]
+Status = Literal["optional", "required", "forbidden", "built"]
+
+NonNeg = Annotated[float, Field(ge=0)]
+Pos = Annotated[float, Field(gt=0)]
+
+#: Road classes used for generated candidates unless the scenario says otherwise.
+DEFAULT_CANDIDATE_ROADS = ("motorway", "trunk", "primary")
+
+
+class Section(BaseModel):
+    """Base of every scenario section: unknown keys are errors, values are validated on set."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _resolve_path(value: Any, info: ValidationInfo) -> Path | None:
+    """Resolve ``value`` against the scenario folder (validation context) and require it exists."""
+    if value is None:
+        return None
+    p = Path(str(value)).expanduser()
+    base = (info.context or {}).get("base_dir")
+    if not p.is_absolute() and base is not None:
+        p = Path(base) / p
+    if not p.exists():
+        raise ValueError(f"file not found: {p}")
+    return p
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+class StudyArea(Section):
+    """Where demand is counted and candidates are placed.
+
+    ``area`` is ``"embedded"`` (where the embedded road data exists, central Beijing) or a path
+    to a GeoJSON polygon file; ``bbox`` (west, south, east, north, degrees WGS84) clips it further;
+    ``districts`` keeps only the named districts (English or Chinese name, or 6-digit code).
+    """
+
+    area: str = "embedded"
+    bbox: tuple[float, float, float, float] | None = None
+    districts: list[str] | None = None
+
+    @field_validator("area")
+    @classmethod
+    def _area(cls, v: str, info: ValidationInfo) -> str:
+        if v == "embedded":
+            return v
+        return str(_resolve_path(v, info))
+
+    @field_validator("bbox")
+    @classmethod
+    def _bbox(cls, v: tuple[float, float, float, float] | None) -> Any:
+        if v is None:
+            return v
+        w, s, e, n = v
+        if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
+            raise ValueError("must be [west, south, east, north] in degrees with west < east")
+        return v
+
+
+class Network(Section):
+    """Road-network source (see :mod:`siting.network`) and speed settings.
+
+    ``speeds_kph`` overrides the per-class default speeds (km/h) where OSM gives no maxspeed;
+    ``speed_factor`` scales every speed (e.g. 0.7 for peak-hour congestion).
+    """
+
+    source: Literal["embedded", "file", "osmnx"] = "embedded"
+    path: Path | None = None
+    place: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    speeds_kph: dict[str, Pos] = Field(default_factory=dict)
+    speed_factor: Pos = 1.0
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path(cls, v: Any, info: ValidationInfo) -> Path | None:
+        return _resolve_path(v, info)
+
+    @model_validator(mode="after")
+    def _needs(self) -> Network:
+        if self.source == "file" and self.path is None:
+            raise ValueError("source 'file' needs 'path'")
+        if self.source == "osmnx" and (self.place is None) == (self.bbox is None):
+            raise ValueError("source 'osmnx' needs exactly one of 'place' or 'bbox'")
+        return self
+
+
+class Segment(Section):
+    """One fleet segment turned into daily public fast-charging demand.
+
+    Demand (kWh/day) = ``vehicles`` × ``kwh_per_vehicle_day`` × ``public_fast_share``, allocated
+    to demand cells in proportion to resident population. With ``scope: municipality`` (default)
+    ``vehicles`` is the whole-Beijing fleet and is scaled by the share of the census population
+    living inside the study area; with ``scope: study_area`` it is taken as is.
+    """
+
+    vehicles: NonNeg
+    kwh_per_vehicle_day: NonNeg
+    public_fast_share: Annotated[float, Field(ge=0, le=1)]
+    scope: Literal["municipality", "study_area"] = "municipality"
+    source: str = ""
+
+
+class Demand(Section):
+    """Demand grid: H3 resolution, population proxy and fleet segments."""
+
+    h3_resolution: Annotated[int, Field(ge=4, le=11)] = 8
+    proxy: Literal["residential_road_length", "uniform"] = "residential_road_length"
+    segments: dict[str, Segment]
+
+    @field_validator("segments")
+    @classmethod
+    def _segments(cls, v: dict[str, Segment]) -> dict[str, Segment]:
+        if not v:
+            raise ValueError("at least one segment is needed")
+        for name in v:
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
+                raise ValueError(f"segment name {name!r}: use letters, digits and _")
+        return v
+
+
+class SiteFile(Section):
+    """A list of sites (CSV with ``lon,lat,name[,id,kind,status,plugs]`` or GeoJSON points).
+
+    ``crs`` is the coordinate system of the file: ``WGS84`` (GPS, OSM) or ``GCJ-02`` (the offset
+    system of Chinese web maps; converted to WGS84 on load). ``kind`` and ``status`` apply to rows
+    that do not give their own.
+    """
+
+    path: Path
+    kind: Kind = "fast_charger"
+    status: Status = "optional"
+    crs: Literal["WGS84", "GCJ-02"] = "WGS84"
+    max_offset_m: Pos = 1000.0
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path(cls, v: Any, info: ValidationInfo) -> Path | None:
+        return _resolve_path(v, info)
+
+
+class Candidates(Section):
+    """Candidate rules: generated points on major roads, site files, OSM POIs, required/forbidden.
+
+    Generated candidates: about one per ``spacing_m`` × ``spacing_m`` square along roads of the
+    ``road_classes``, snapped to a graph node on those roads; ``intersections: true`` prefers
+    junction nodes of those roads.
+    """
+
+    kind: Kind = "fast_charger"
+    spacing_m: Pos = 1000.0
+    road_classes: list[str] = Field(default_factory=lambda: list(DEFAULT_CANDIDATE_ROADS))
+    intersections: bool = False
+    site_files: list[SiteFile] = Field(default_factory=list)
+    osm_pois: bool = True
+    required: list[str] = Field(default_factory=list)
+    forbidden: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _overlap(self) -> Candidates:
+        both = sorted(set(self.required) & set(self.forbidden))
+        if both:
+            raise ValueError(f"site id(s) both required and forbidden: {both}")
+        return self
+
+
+class KindCost(Section):
+    """Costs and technology of one site kind."""
+
+    fixed_cost_cny: NonNeg
+    plug_cost_cny: NonNeg
+    plug_kw: Pos
+    kwh_per_plug_day: Pos
+    max_plugs: Annotated[int, Field(ge=1)] = 20
+
+
+class Costs(Section):
+    """Costs per site kind (CNY); only kinds used by the scenario are needed."""
+
+    fast_charger: KindCost | None = None
+    hydrogen: KindCost | None = None
+
+
+class Coverage(Section):
+    """Coverage rule: a demand cell counts as covered by a site within ``max_travel_min``."""
+
+    max_travel_min: Pos
+
+
+class Solver(Section):
+    """Solver options.
+
+    ``backend``: ``"highs"`` (arrays passed to HiGHS directly, default) or ``"pyomo:<solver>"``
+    (the same model built as a Pyomo model and solved by that Pyomo solver, e.g.
+    ``pyomo:appsi_highs``; much slower to build on large models).
+    """
+
+    time_limit_s: Pos | None = 60.0
+    mip_gap: Annotated[float, Field(ge=0, lt=1)] = 1e-4
+    threads: Annotated[int, Field(ge=1)] | None = None
+    backend: str = "highs"
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, v: str) -> str:
+        if v != "highs" and not re.fullmatch(r"pyomo:\S+", v):
+            raise ValueError("must be 'highs' or 'pyomo:<solver name>'")
+        return v
+
+
+class Outputs(Section):
+    """Which output files ``siting run`` writes."""
+
+    map: bool = True
+    sites_geojson: bool = True
+    summary_json: bool = True
+
+
+class Phase(Section):
+    """One build phase for ``siting compare``: sites built in a phase stay open in later ones."""
+
+    name: str
+    budget_cny: NonNeg
+
+
+class Scenario(Section):
+    """A whole planning scenario (see ``scenarios/README.md`` for a commented example)."""
+
+    name: str
+    description: str = ""
+    study_area: StudyArea = Field(default_factory=StudyArea)
+    network: Network = Field(default_factory=Network)
+    demand: Demand
+    candidates: Candidates = Field(default_factory=Candidates)
+    costs: Costs
+    budget_cny: NonNeg
+    coverage: Coverage
+    solver: Solver = Field(default_factory=Solver)
+    outputs: Outputs = Field(default_factory=Outputs)
+    phases: list[Phase] = Field(default_factory=list)
+    #: The scenario file (set by :func:`load_scenario`; None for scenarios built in code).
+    path: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _costs_for_kinds(self) -> Scenario:
+        kinds = {self.candidates.kind} | {f.kind for f in self.candidates.site_files}
+        for i, f in enumerate(self.candidates.site_files):
+            if getattr(self.costs, f.kind) is None:
+                raise _FieldError(
+                    ("candidates", "site_files", i, "kind"), f"no costs.{f.kind} section given"
+                )
+        for kind in sorted(kinds):
+            if getattr(self.costs, kind) is None:
+                raise _FieldError(("costs", kind), f"missing: candidates of kind {kind} need it")
+        return self
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder against which the scenario's relative paths were resolved."""
+        return self.path.parent if self.path is not None else Path.cwd()
+
+    def cost_of(self, kind: str) -> KindCost:
+        """The :class:`KindCost` of site kind ``kind``."""
+        cost = getattr(self.costs, kind)
+        if cost is None:
+            raise ScenarioError(f"{self.path}: costs.{kind}: missing")
+        return cost
+
+
+class _FieldError(ValueError):
+    """A validation error that knows its own field path (raised by model validators)."""
+
+    def __init__(self, loc: tuple[Any, ...], msg: str) -> None:
+        super().__init__(msg)
+        self.loc = loc
+        self.msg = msg
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a key given twice in one mapping."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} given twice", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,  # type: ignore[arg-type]
+)
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def _message(err: dict[str, Any]) -> tuple[tuple[Any, ...], str]:
+    """(field path, one-line text) of one pydantic error."""
+    loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+    typ = err["type"]
+    if typ == "extra_forbidden":
+        return loc, "unknown key"
+    if typ == "missing":
+        return loc, "missing (required field)"
+    ctx_err = (err.get("ctx") or {}).get("error")
+    if isinstance(ctx_err, _FieldError):
+        return loc + ctx_err.loc, ctx_err.msg
+    msg = err["msg"].removeprefix("Value error, ").replace("\n", " ")
+    got = err.get("input")
+    if typ.endswith(("_type", "_parsing", "literal_error")) or typ in (
+        "greater_than_equal",
+        "greater_than",
+        "less_than",
+        "less_than_equal",
+    ):
+        if not isinstance(got, dict | list):
+            msg = f"{msg} (got {got!r})"
+    return loc, msg
+
+
+def _error_line(file: str | Path, loc: tuple[Any, ...], msg: str) -> str:
+    return f"{file}: {_loc(loc)}: {msg}"
+
+
+def _check_districts(scn: Scenario, file: Path) -> None:
+    names = scn.study_area.districts
+    if not names:
+        return
+    from siting import data
+
+    try:
+        table = data.district_table(file)
+    except Exception as exc:  # the embedded data itself is missing
+        raise ScenarioError(_error_line(file, ("study_area", "districts"), str(exc))) from exc
+    known = set(table["district_code"].astype(str))
+    known |= set(table["district_en"].str.lower()) | set(table["district_zh"])
+    for i, name in enumerate(names):
+        if str(name).strip().lower() not in known and str(name).strip() not in known:
+            raise ScenarioError(
+                _error_line(
+                    file,
+                    ("study_area", "districts", i),
+                    f"unknown district {name!r} (use an English or Chinese name or a code from "
+                    "the 2020 census table, e.g. 'Dongcheng', '东城区' or '110101')",
+                )
+            )
+
+
+def parse_scenario(raw: Any, *, file: str | Path = "<scenario>", base_dir: Path | None = None):
+    """Validate an already-parsed scenario mapping.
+
+    Parameters
+    ----------
+    raw
+        The mapping read from YAML.
+    file
+        Name used in error messages.
+    base_dir
+        Folder against which relative paths are resolved (default: the current folder).
+
+    Returns
+    -------
+    Scenario
+
+    Raises
+    ------
+    ScenarioError
+        One line ``<file>: <field.path>: <what is wrong>``.
+    """
+    if not isinstance(raw, dict):
+        kind = "empty" if raw is None else f"a {type(raw).__name__}, not a mapping"
+        raise ScenarioError(f"{file}: (top level): the scenario is {kind}")
+    try:
+        scn = Scenario.model_validate(raw, context={"base_dir": base_dir or Path.cwd()})
+    except ValidationError as exc:
+        errs = exc.errors(include_url=False)
+        # report a missing/unknown key before errors nested deeper (the usual root cause)
+        err = sorted(errs, key=lambda e: (e["type"] not in ("missing", "extra_forbidden"),))[0]
+        loc, msg = _message(err)
+        raise ScenarioError(_error_line(file, loc, msg)) from None
+    return scn
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario YAML file.
+
+    Parameters
+    ----------
+    path
+        The scenario file; relative paths inside it are resolved against its folder.
+
+    Returns
+    -------
+    Scenario
+        The validated scenario, with ``path`` set to the absolute file path.
+
+    Raises
+    ------
+    ScenarioError
+        On any problem, with a one-line message ``<file>: <field.path>: <what is wrong>``
+        (YAML syntax errors name the line instead of a field).
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{file}: scenario file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{file}: cannot read: {exc}") from None
+    try:
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown line)"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError(f"{file}: {where}: YAML syntax error: {problem}") from None
+    scn = parse_scenario(raw, file=file, base_dir=file.resolve().parent)
+    _check_districts(scn, file.resolve())
+    scn.path = file.resolve()
+    return scn
