@@ -57,8 +57,8 @@ COLUMNS = [
 ]
 KINDS = ("fast_charger", "hydrogen")
 STATUSES = ("optional", "required", "forbidden", "built")
-#: Median snap distance (m) above which a WGS84 site file is suspected to be GCJ-02.
-GCJ_SUSPECT_M = 250.0
+#: Median snap distance (m) above which a WGS84 site file is checked for a GCJ-02 offset.
+GCJ_SUSPECT_M = 20.0
 
 # ----------------------------------------------------------------------------- GCJ-02
 
@@ -440,13 +440,18 @@ def build_candidates(
             )
         med = float(np.median(dist))
         if sf.crs == "WGS84" and med > GCJ_SUSPECT_M:
-            logger.warning(
-                "candidates: %s: sites lie %.0f m (median) from the nearest road node; "
-                "if the coordinates come from a Chinese web map they may be GCJ-02: "
-                "declare `crs: GCJ-02`",
-                Path(sf.path).name,
-                med,
-            )
+            # would the points sit much closer to the roads if they were GCJ-02?
+            alt = gcj02_to_wgs84(table["lon"].to_numpy(), table["lat"].to_numpy())
+            _, alt_dist = network.nearest_nodes(arrays, *alt, return_dist=True)
+            if float(np.median(alt_dist)) < 0.25 * med:
+                logger.warning(
+                    "candidates: %s: sites lie %.0f m (median) from the nearest road node, "
+                    "%.0f m if read as GCJ-02: coordinates from a Chinese web map? "
+                    "Declare `crs: GCJ-02` in the scenario's site file entry",
+                    Path(sf.path).name,
+                    med,
+                    float(np.median(alt_dist)),
+                )
         status = table["status"].where(table["status"].notna(), sf.status)
         parts.append(
             pd.DataFrame(

@@ -386,7 +386,7 @@ def _check_districts(scn: Scenario, file: Path) -> None:
     from siting import data
 
     try:
-        table = data.district_table(file)
+        table = data.district_table(file.resolve())
     except Exception as exc:  # the embedded data itself is missing
         raise ScenarioError(_error_line(file, ("study_area", "districts"), str(exc))) from exc
     known = set(table["district_code"].astype(str))
@@ -472,6 +472,6 @@ def load_scenario(path: str | Path) -> Scenario:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ScenarioError(f"{file}: {where}: YAML syntax error: {problem}") from None
     scn = parse_scenario(raw, file=file, base_dir=file.resolve().parent)
-    _check_districts(scn, file.resolve())
+    _check_districts(scn, file)
     scn.path = file.resolve()
     return scn

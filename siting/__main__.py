@@ -1,0 +1,5 @@
+"""``python -m siting``: the same command line as ``siting``."""
+
+from siting.cli import main
+
+main()

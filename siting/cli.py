@@ -1,0 +1,241 @@
+"""Command line: ``siting run``, ``validate``, ``data build`` (and ``compare`` when present).
+
+A thin layer: it reads a scenario, calls :mod:`siting.plan` and :mod:`siting.report`, and shows
+progress (rich, on stderr). Every :class:`~siting.SitingError` ends the command with one line
+``error: <message>`` on stderr and exit code 2, without a traceback and without an output folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from siting._errors import SitingError
+
+app = typer.Typer(
+    name="siting",
+    help="Optimal siting of EV fast chargers and hydrogen stations (Beijing).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Embedded data (build it from ../shared).", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+err = Console(stderr=True)
+out = Console()
+
+EXIT_USER_ERROR = 2
+
+
+def _setup_logging(verbose: bool) -> None:
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_siting", False):
+            root.removeHandler(h)
+    handler = RichHandler(console=err, show_path=False, show_time=False, markup=False)
+    handler._siting = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    level = logging.INFO if verbose else logging.WARNING
+    root.setLevel(level)
+    logging.getLogger("siting").setLevel(level)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(EXIT_USER_ERROR)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn SitingError into one line on stderr and exit code 2."""
+    try:
+        yield
+    except SitingError as exc:
+        msg = " ".join(str(exc).split("\n"))
+        raise _fail(msg) from None
+
+
+@contextmanager
+def _status(text: str) -> Iterator[Callable[[str], None]]:
+    """A rich status line on stderr; yields a ``progress(stage)`` callback."""
+    labels = {
+        "network": "loading the road network",
+        "demand": "building the demand grid",
+        "candidates": "placing candidate sites",
+        "travel": "computing travel times",
+        "model": "solving the coverage model",
+        "plan": "assembling the plan",
+        "outputs": "writing outputs",
+    }
+    t0 = time.perf_counter()
+    with err.status(text) as status:
+        last = {"stage": None, "t": t0}
+
+        def progress(stage: str) -> None:
+            now = time.perf_counter()
+            if last["stage"] is not None:
+                err.print(f"  [dim]{last['stage']:<11} {now - last['t']:6.2f} s[/dim]")
+            last["stage"], last["t"] = stage, now
+            status.update(f"{labels.get(stage, stage)} …")
+
+        yield progress
+        if last["stage"] is not None:
+            err.print(f"  [dim]{last['stage']:<11} {time.perf_counter() - last['t']:6.2f} s[/dim]")
+
+
+ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
+
+
+@app.command()
+def run(
+    scenario: ScenarioArg,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder (default: maps/<scenario file stem>)."),
+    ] = None,
+    budget: Annotated[
+        float | None, typer.Option("--budget", help="Override the scenario's budget_cny (CNY).")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
+) -> None:
+    """Solve a scenario and write map.html, sites.geojson and summary.json."""
+    _setup_logging(verbose)
+    from siting import plan as plan_mod
+    from siting.scenario import load_scenario
+
+    with _user_errors():
+        t0 = time.perf_counter()
+        scn = load_scenario(scenario)
+        target = out_dir if out_dir is not None else Path("maps") / scenario.stem
+        with _status(f"{scn.name}: starting …") as progress:
+            plan = plan_mod.run_scenario(scn, budget_cny=budget, progress=progress)
+            progress("outputs")
+            from siting import report
+
+            plan.summary["total_seconds"] = round(time.perf_counter() - t0, 3)
+            written = report.write_outputs(plan, target)
+    _print_result(plan, target, written)
+
+
+def _print_result(plan: Any, target: Path, written: Any) -> None:
+    s = plan.summary
+    table = Table(title=f"{s['scenario']}", show_header=False, title_justify="left")
+    table.add_column("", style="bold")
+    table.add_column("")
+    gap = s.get("mip_gap")
+    rows = [
+        ("status", f"{s['status']}" + (f" (gap {gap:.2%})" if gap else "")),
+        ("sites", ", ".join(f"{v} {k}" for k, v in s["sites_by_kind"].items()) or "none"),
+        ("plugs", ", ".join(f"{v} {k}" for k, v in s.get("plugs_by_kind", {}).items()) or "-"),
+        ("spent / budget", f"{s['spent_cny']:,.0f} / {s['budget_cny']:,.0f} CNY"),
+        (
+            "demand served",
+            f"{s['demand_covered_share']:.1%} of {s.get('demand_kwh_per_day', 0):,.0f} kWh/day",
+        ),
+        ("within reach", f"{s.get('demand_reachable_share', 0):.1%} (≤ {s['max_travel_min']} min)"),
+        ("candidates / cells", f"{s['n_candidates']} / {s['n_demand_cells']}"),
+        ("time", f"{s['total_seconds']:.1f} s (solver {s['solve_seconds']:.1f} s)"),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    out.print(table)
+    files = written if isinstance(written, list | tuple) else None
+    out.print(
+        f"outputs in {target}" + (f": {', '.join(Path(f).name for f in files)}" if files else "")
+    )
+
+
+@app.command()
+def validate(
+    scenario: ScenarioArg,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Check a scenario (schema, files, districts, site files) without solving."""
+    _setup_logging(verbose)
+    from siting import candidates
+    from siting.scenario import load_scenario
+
+    with _user_errors():
+        scn = load_scenario(scenario)
+        n_sites = 0
+        for sf in scn.candidates.site_files:
+            n_sites += len(candidates.read_site_file(sf.path, crs=sf.crs))
+    segs = ", ".join(scn.demand.segments)
+    out.print(
+        f"{scenario}: ok — {scn.name!r}; network {scn.network.source}; segments {segs}; "
+        f"budget {scn.budget_cny:,.0f} CNY; limit {scn.coverage.max_travel_min} min"
+        + (f"; {n_sites} sites in files" if scn.candidates.site_files else ""),
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@data_app.command("build")
+def data_build(
+    shared: Annotated[Path, typer.Option("--shared", help="The shared material folder.")] = Path(
+        "../shared"
+    ),
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default: the embedded data/).")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Rebuild the embedded data folder from the shared material."""
+    _setup_logging(verbose)
+    from siting import data
+
+    with _user_errors():
+        target = out_dir
+        if target is None:
+            try:
+                target = data.data_dir()
+            except SitingError:
+                target = Path(__file__).resolve().parents[1] / "data"
+        with err.status(f"building embedded data from {shared} …"):
+            data.build(shared, target)
+    out.print(f"embedded data written to {target}")
+
+
+def _register_compare() -> None:
+    """Add ``siting compare`` when :mod:`siting.compare` provides ``compare_command``."""
+    import importlib.util
+
+    if importlib.util.find_spec("siting.compare") is None:
+        return
+    import inspect
+
+    try:
+        from siting import compare
+
+        command = getattr(compare, "compare_command", None)
+        if command is None:
+            return
+        inspect.signature(command, eval_str=True)  # what typer will do: fail here, not later
+    except Exception as exc:  # a broken optional command must not break run/validate
+        logging.getLogger(__name__).warning("siting compare unavailable: %s", exc)
+        return
+    app.command("compare")(command)
+
+
+_register_compare()
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    """Entry point (``python -m siting``)."""
+    app(prog_name="siting")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
