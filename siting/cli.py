@@ -67,8 +67,12 @@ def _user_errors() -> Iterator[None]:
 
 
 @contextmanager
-def _status(text: str) -> Iterator[Callable[[str], None]]:
-    """A rich status line on stderr; yields a ``progress(stage)`` callback."""
+def _status(text: str, timings: dict[str, float]) -> Iterator[Callable[[str], None]]:
+    """A rich status line on stderr; yields a ``progress(stage)`` callback.
+
+    Seconds per stage are collected in ``timings`` (printed after a successful run only, so that a
+    failure prints nothing but its one error line).
+    """
     labels = {
         "network": "loading the road network",
         "demand": "building the demand grid",
@@ -78,20 +82,30 @@ def _status(text: str) -> Iterator[Callable[[str], None]]:
         "plan": "assembling the plan",
         "outputs": "writing outputs",
     }
-    t0 = time.perf_counter()
+    last: dict[str, Any] = {"stage": None, "t": time.perf_counter()}
+
+    def close() -> None:
+        if last["stage"] is not None:
+            timings[last["stage"]] = time.perf_counter() - last["t"]
+
     with err.status(text) as status:
-        last = {"stage": None, "t": t0}
 
         def progress(stage: str) -> None:
-            now = time.perf_counter()
-            if last["stage"] is not None:
-                err.print(f"  [dim]{last['stage']:<11} {now - last['t']:6.2f} s[/dim]")
-            last["stage"], last["t"] = stage, now
+            close()
+            last["stage"], last["t"] = stage, time.perf_counter()
             status.update(f"{labels.get(stage, stage)} …")
 
         yield progress
-        if last["stage"] is not None:
-            err.print(f"  [dim]{last['stage']:<11} {time.perf_counter() - last['t']:6.2f} s[/dim]")
+        close()
+
+
+def _check_site_files(scn: Any) -> int:
+    """Read every site file of the scenario (cheap) so a bad one fails before any heavy work."""
+    from siting import candidates
+
+    return sum(
+        len(candidates.read_site_file(sf.path, crs=sf.crs)) for sf in scn.candidates.site_files
+    )
 
 
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
@@ -117,18 +131,20 @@ def run(
     with _user_errors():
         t0 = time.perf_counter()
         scn = load_scenario(scenario)
+        _check_site_files(scn)
         target = out_dir if out_dir is not None else Path("maps") / scenario.stem
-        with _status(f"{scn.name}: starting …") as progress:
+        stages: dict[str, float] = {}
+        with _status(f"{scn.name}: starting …", stages) as progress:
             plan = plan_mod.run_scenario(scn, budget_cny=budget, progress=progress)
             progress("outputs")
             from siting import report
 
             plan.summary["total_seconds"] = round(time.perf_counter() - t0, 3)
             written = report.write_outputs(plan, target)
-    _print_result(plan, target, written)
+    _print_result(plan, target, written, stages)
 
 
-def _print_result(plan: Any, target: Path, written: Any) -> None:
+def _print_result(plan: Any, target: Path, written: Any, stages: dict[str, float]) -> None:
     s = plan.summary
     table = Table(title=f"{s['scenario']}", show_header=False, title_justify="left")
     table.add_column("", style="bold")
@@ -146,6 +162,7 @@ def _print_result(plan: Any, target: Path, written: Any) -> None:
         ("within reach", f"{s.get('demand_reachable_share', 0):.1%} (≤ {s['max_travel_min']} min)"),
         ("candidates / cells", f"{s['n_candidates']} / {s['n_demand_cells']}"),
         ("time", f"{s['total_seconds']:.1f} s (solver {s['solve_seconds']:.1f} s)"),
+        ("stages", ", ".join(f"{k} {v:.1f} s" for k, v in stages.items())),
     ]
     for k, v in rows:
         table.add_row(k, v)
@@ -163,14 +180,11 @@ def validate(
 ) -> None:
     """Check a scenario (schema, files, districts, site files) without solving."""
     _setup_logging(verbose)
-    from siting import candidates
     from siting.scenario import load_scenario
 
     with _user_errors():
         scn = load_scenario(scenario)
-        n_sites = 0
-        for sf in scn.candidates.site_files:
-            n_sites += len(candidates.read_site_file(sf.path, crs=sf.crs))
+        n_sites = _check_site_files(scn)
     segs = ", ".join(scn.demand.segments)
     out.print(
         f"{scenario}: ok — {scn.name!r}; network {scn.network.source}; segments {segs}; "

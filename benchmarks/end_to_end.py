@@ -1,0 +1,201 @@
+"""Time every stage of the default scenario, and how the stages scale with problem size.
+
+Run from the repository root::
+
+    python benchmarks/end_to_end.py                 # default scenario + scaling table
+    python benchmarks/end_to_end.py --no-scaling    # default scenario only
+    python benchmarks/end_to_end.py --markdown      # tables as Markdown (for the README)
+
+Part 1 runs ``scenarios/beijing_fast_charging.yaml`` exactly as ``siting run`` does (load,
+network, demand, candidates, travel, model, plan, outputs into a temporary folder) and prints the
+seconds per stage, the peak resident memory of the process (``resource.getrusage`` maxrss) and the
+solver status.
+
+Part 2 varies the size on the same embedded network: demand cells through the H3 resolution
+(7 → 10) and candidates through the spacing (2000 m on major roads → 50 m on all drivable roads;
+candidates are graph nodes, so the embedded graph caps them at about 20 000). Sizes beyond that are
+reached by replicating the candidate set (each site copied with a different fixed cost), which
+grows the travel matrix and the model but not the network. Every model solve has the time limit
+given by ``--time-limit``; a ``time_limit`` status means the best plan found by then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "scenarios" / "beijing_fast_charging.yaml"
+ALL_DRIVABLE = [
+    "motorway", "trunk", "primary", "secondary", "tertiary", "unclassified", "residential",
+    "motorway_link", "trunk_link", "primary_link", "secondary_link", "tertiary_link",
+    "living_street", "road",
+]  # fmt: skip
+
+
+def peak_mb() -> float:
+    """Peak resident memory of this process so far (MB; Linux reports maxrss in KB)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 1024 if sys.platform != "darwin" else rss / 2**20
+
+
+def default_run(time_limit: float | None) -> dict[str, Any]:
+    """Run the default scenario stage by stage; return seconds per stage and facts."""
+    from siting import plan as plan_mod
+    from siting.scenario import load_scenario
+
+    t = {}
+    t0 = time.perf_counter()
+    scn = load_scenario(SCENARIO)
+    t["load scenario"] = time.perf_counter() - t0
+    if time_limit is not None:
+        scn.solver.time_limit_s = time_limit
+    prepared = plan_mod.prepare(scn)
+    t.update(prepared.timings)
+    plan = plan_mod.solve_prepared(prepared)
+    t["model"] = plan.timings["model"]
+    t["plan"] = plan.timings["plan"]
+    t1 = time.perf_counter()
+    try:
+        from siting import report
+    except ImportError:
+        report = None
+    if report is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            report.write_outputs(plan, Path(tmp) / "out")
+        t["outputs"] = time.perf_counter() - t1
+    t["total"] = time.perf_counter() - t0
+    return {
+        "times": t,
+        "status": plan.solution.status,
+        "gap": plan.solution.gap,
+        "cells": len(prepared.demand),
+        "candidates": len(prepared.candidates),
+        "pairs": prepared.travel.nnz,
+        "sites": len(plan.sites),
+        "served": plan.summary["demand_covered_share"],
+        "peak_mb": peak_mb(),
+    }
+
+
+def _replicate(prepared: Any, factor: int) -> Any:
+    """Candidate set copied ``factor`` times (fixed cost +1 % per copy), travel columns tiled."""
+    import scipy.sparse as sp
+
+    if factor == 1:
+        return prepared
+    c = prepared.candidates
+    parts = []
+    for k in range(factor):
+        cc = c.copy()
+        cc["site_id"] = cc["site_id"] + f"#{k}"
+        cc["fixed_cost_cny"] = cc["fixed_cost_cny"] * (1 + 0.01 * k)
+        parts.append(cc)
+    rep = type(prepared)(**{**prepared.__dict__})
+    rep.candidates = pd.concat(parts, ignore_index=True)
+    rep.travel = sp.hstack([prepared.travel] * factor).tocsr()
+    return rep
+
+
+def scaling(time_limit: float) -> pd.DataFrame:
+    """Stage seconds for growing numbers of demand cells and candidates."""
+    from siting import plan as plan_mod
+    from siting.scenario import load_scenario
+
+    rows = []
+    cases = [
+        # (label, h3 resolution, spacing m, road classes, replication)
+        ("cells res 7", 7, 1000, None, 1),
+        ("cells res 8 (default)", 8, 1000, None, 1),
+        ("cells res 9", 9, 1000, None, 1),
+        ("cells res 10", 10, 1000, None, 1),
+        ("cands 2000 m major", 8, 2000, None, 1),
+        ("cands 500 m major", 8, 500, None, 1),
+        ("cands 250 m all roads", 8, 250, ALL_DRIVABLE, 1),
+        ("cands 100 m all roads", 8, 100, ALL_DRIVABLE, 1),
+        ("cands 50 m all roads", 8, 50, ALL_DRIVABLE, 1),
+        ("cands 50 m all × 5", 8, 50, ALL_DRIVABLE, 5),
+        ("res 10 + 100 m all", 10, 100, ALL_DRIVABLE, 1),
+    ]
+    for label, res, spacing, classes, factor in cases:
+        scn = load_scenario(SCENARIO)
+        scn.demand.h3_resolution = res
+        scn.candidates.spacing_m = spacing
+        if classes:
+            scn.candidates.road_classes = classes
+        scn.solver.time_limit_s = time_limit
+        gc.collect()
+        prepared = _replicate(plan_mod.prepare(scn), factor)
+        t0 = time.perf_counter()
+        if factor > 1:
+            from siting import travel
+
+            travel.travel_times(
+                prepared.arrays,
+                prepared.demand["node"].to_numpy(),
+                prepared.candidates["node"].to_numpy(),
+                scn.coverage.max_travel_min,
+            )
+            prepared.timings["travel"] = time.perf_counter() - t0
+        plan = plan_mod.solve_prepared(prepared)
+        rows.append(
+            {
+                "case": label,
+                "demand cells": len(prepared.demand),
+                "candidates": len(prepared.candidates),
+                "pairs ≤ limit": prepared.travel.nnz,
+                "demand s": round(prepared.timings["demand"], 2),
+                "candidates s": round(prepared.timings["candidates"], 2),
+                "travel s": round(prepared.timings["travel"], 2),
+                "model s": round(plan.timings["model"], 2),
+                "status": plan.solution.status,
+                "gap": f"{plan.solution.gap:.1e}" if np.isfinite(plan.solution.gap) else "-",
+                "peak MB": round(peak_mb()),
+            }
+        )
+        logging.getLogger("bench").warning("%s", rows[-1])
+    return pd.DataFrame(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line (see module docstring)."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--no-scaling", action="store_true", help="default scenario only")
+    ap.add_argument("--time-limit", type=float, default=60.0, help="solver limit, scaling (s)")
+    ap.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+
+    cmd = "python benchmarks/end_to_end.py" + (" --no-scaling" if args.no_scaling else "")
+    print(f"# reproduce: {cmd}")
+    print(f"# machine: {platform.platform()}, python {platform.python_version()}")
+    res = default_run(None)
+    t = pd.Series(res["times"]).round(2).rename("seconds").to_frame()
+    print(f"\nDefault scenario {SCENARIO.relative_to(ROOT)}:")
+    print(t.to_markdown() if args.markdown else t.to_string())
+    print(
+        f"demand cells {res['cells']}, candidates {res['candidates']}, pairs within the limit "
+        f"{res['pairs']}, status {res['status']} (gap {res['gap']:.1e}), {res['sites']} sites, "
+        f"{res['served']:.1%} of demand served; peak memory {res['peak_mb']:.0f} MB"
+    )
+    if not args.no_scaling:
+        df = scaling(args.time_limit)
+        print(f"\nScaling (solver time limit {args.time_limit:.0f} s):")
+        print(df.to_markdown(index=False) if args.markdown else df.to_string(index=False))
+        print(f"peak memory over all runs: {peak_mb():.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
