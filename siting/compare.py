@@ -49,7 +49,7 @@ import pandas as pd
 import typer
 
 from siting._budgets import HELP as BUDGETS_HELP
-from siting._budgets import BudgetError, budget_labels, parse_budgets
+from siting._budgets import BudgetError, budget_label, budget_labels, parse_budgets
 from siting._errors import SitingError
 
 if TYPE_CHECKING:
@@ -559,6 +559,9 @@ def write_comparison(comp: Comparison, out_dir: str | Path) -> Path:
     out = Path(out_dir).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
     try:
         for r in comp.runs:
             write_outputs(r.plan, tmp / r.folder, files=("sites.geojson", "summary.json"))
@@ -597,7 +600,7 @@ def _replace_dir(tmp: Path, out: Path) -> None:
 
 def _knee(x: np.ndarray, y: np.ndarray) -> int | None:
     """Index of the point farthest above the chord from first to last point (None if flat)."""
-    if len(x) < 3 or not np.all(np.isfinite(y)) or x[-1] == x[0] or y[-1] == y[0]:
+    if len(x) < 3 or not np.all(np.isfinite(y)) or x[-1] <= x[0] or y[-1] <= y[0]:
         return None
     xn = (x - x[0]) / (x[-1] - x[0])
     yn = (y - y[0]) / (y[-1] - y[0])
@@ -647,7 +650,10 @@ def budget_curve_png(comp: Comparison, dpi: int = 120) -> bytes:
 
     title = {"free": "free sweep", "nested": "nested sweep", "phases": "phased build-out"}
     name = getattr(comp.runs[0].plan.scenario, "name", "") if comp.runs else ""
-    ax.set_title(f"{name}: what each budget buys ({title[comp.mode]})")
+    import textwrap
+
+    fig.suptitle("\n".join(textwrap.wrap(str(name), 80)), fontsize=11)
+    ax.set_title(f"What each budget buys ({title[comp.mode]})", fontsize=10)
     for lab, y, color in series:
         ax.plot(x, y, "-", color=color, lw=1.8, label=lab, zorder=2)
         ax.plot(x[optimal], y[optimal], "o", color=color, ms=6, zorder=3)
@@ -674,11 +680,11 @@ def budget_curve_png(comp: Comparison, dpi: int = 120) -> bytes:
         fy = t["free_demand_covered_share"].to_numpy(float) * 100
         if np.isfinite(fy).any():
             ax.plot(x, fy, "--", color="0.45", lw=1.2, label="free optimum at the same budget")
-    k = _knee(x, series[0][1])
+    k = _knee(x, series[0][1]) if comp.mode != "phases" else None
     if k is not None:
         ax.axvline(x[k], color="0.6", ls=":", lw=1)
         ax.annotate(
-            f"knee ≈ {x[k]:g}M CNY",
+            f"knee ≈ {budget_label(x[k] * 1e6)} CNY",
             (x[k], series[0][1][k]),
             xytext=(10, -35),
             textcoords="offset points",
@@ -687,7 +693,7 @@ def budget_curve_png(comp: Comparison, dpi: int = 120) -> bytes:
         )
     if comp.mode == "phases":
         for xi, y, r in zip(x, series[0][1], comp.runs, strict=True):
-            ax.annotate(r.label, (xi, y), xytext=(-4, 8), textcoords="offset points", fontsize=8)
+            ax.annotate(r.label, (xi, y), xytext=(4, -14), textcoords="offset points", fontsize=8)
     ax.set_ylabel(f"coverage ({unit})" if unit == "%" else "objective (model units)")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=9)
@@ -902,7 +908,7 @@ below the optimum the plan may be.</p>
 <p>Top: coverage at each budget. Bottom: percentage points gained per extra million CNY between
 consecutive budgets; where the bars fall, extra money buys little (the knee of the curve).</p>
 <h2>Table (comparison.csv)</h2>
-{table}
+<div style="overflow-x:auto">{table}</div>
 {notes_html}
 <h2>Map</h2>
 <p>One layer per {"phase" if comp.mode == "phases" else "budget"} (switch them in the top-right
