@@ -948,8 +948,21 @@ def compare_command(
             "--scheduler", help="Dask scheduler address (e.g. tcp://host:8786) to solve on."
         ),
     ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
 ) -> None:
-    """Solve a scenario at several budgets and compare: CSV, curve, HTML page with a layered map."""
+    """Solve a scenario at several budgets and compare: CSV, curve, HTML page with a layered map.
+
+    Budgets are solved in increasing order, each warm-started from the previous plan. Writes
+    comparison.csv, budget_curve.png, comparison.html and one folder per budget (sites.geojson,
+    summary.json). Without --budgets, a scenario with phases is swept phase by phase.
+    """
+    if verbose:
+        try:
+            from siting.cli import _setup_logging
+
+            _setup_logging(True)
+        except ImportError:  # pragma: no cover - CLI module absent
+            logging.basicConfig(level=logging.INFO)
     from siting.scenario import load_scenario
 
     try:
