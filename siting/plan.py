@@ -444,16 +444,18 @@ def assemble_plan(prepared: Prepared, sol: Any, budget: float) -> Plan:
 
     best, btime = _nearest_open(tt, open_idx)
     reach = best >= 0
-    assign = sol.assignment
-    if sp.issparse(assign):
-        frac = np.asarray(sp.csr_matrix(assign).sum(axis=1)).ravel()
-        served_cell = weights * np.clip(frac, 0, 1)
+    assign = det.get("assignment_matrix", sol.assignment)
+    if sp.issparse(assign) and assign.shape == (len(dem), n_open):
+        # served kWh/day of each cell by each open site
+        served_cell = np.asarray(sp.csr_matrix(assign).sum(axis=1)).ravel()
+    elif sp.issparse(assign) and assign.shape == (len(dem), len(cands)):
+        served_cell = np.asarray(sp.csr_matrix(assign).sum(axis=1)).ravel()
     else:
-        # served per site is known; spread it over the reachable cells of each site's catchment
-        catch = np.bincount(best[reach], weights=weights[reach], minlength=n_open)
-        ratio = np.divide(served_site, catch, out=np.zeros(n_open), where=catch > 0)
-        served_cell = np.zeros(len(dem))
-        served_cell[reach] = weights[reach] * np.clip(ratio[best[reach]], 0, 1)
+        # only per-site totals known: spread the total served over the reachable cells in
+        # proportion to their demand (conserves the total; per-cell values are indicative)
+        reach_w = float(weights[reach].sum())
+        ratio = min(float(served_site.sum()) / reach_w, 1.0) if reach_w > 0 else 0.0
+        served_cell = np.where(reach, weights * ratio, 0.0)
     dem["served_kwh"] = served_cell
     dem["served_share"] = np.divide(served_cell, weights, out=np.zeros(len(dem)), where=weights > 0)
     dem["covered"] = reach
