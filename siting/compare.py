@@ -50,7 +50,7 @@ import typer
 
 from siting._budgets import HELP as BUDGETS_HELP
 from siting._budgets import BudgetError, budget_label, budget_labels, parse_budgets
-from siting._errors import SitingError
+from siting._errors import InputError, SitingError
 
 if TYPE_CHECKING:
     import folium
@@ -58,6 +58,10 @@ if TYPE_CHECKING:
     from siting.results import Plan
 
 log = logging.getLogger(__name__)
+
+_OSM_ATTRIBUTION = (
+    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+)
 
 #: Columns of ``comparison.csv`` in every mode, in this order.
 COLUMNS = (
@@ -336,6 +340,8 @@ def compare(
     mode, values, labels, phase_names = _plan_sweep(scenario, budgets, nested, phases)
     if workers < 1:
         raise SitingError(f"--workers: must be at least 1 (got {workers})")
+    if out_dir is not None:
+        check_out_dir(out_dir)
 
     if prepared is None:
         from siting.plan import prepare
@@ -557,6 +563,7 @@ def write_comparison(comp: Comparison, out_dir: str | Path) -> Path:
     from siting.report import write_outputs
 
     out = Path(out_dir).resolve()
+    check_out_dir(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     umask = os.umask(0)
@@ -569,6 +576,7 @@ def write_comparison(comp: Comparison, out_dir: str | Path) -> Path:
         png = budget_curve_png(comp)
         (tmp / "budget_curve.png").write_bytes(png)
         (tmp / "comparison.html").write_text(comparison_html(comp, png), encoding="utf-8")
+        (tmp / _MARKER).write_text("written by siting compare\n", encoding="utf-8")
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -576,6 +584,40 @@ def write_comparison(comp: Comparison, out_dir: str | Path) -> Path:
     comp.out_dir = out
     log.info("wrote %s", out)
     return out
+
+
+_OWN_FILES = ("comparison.csv", "budget_curve.png", "comparison.html")
+_MARKER = ".siting-output"
+
+
+def check_out_dir(out_dir: str | Path) -> None:
+    """Refuse an output folder that holds files a sweep did not write (it would be replaced).
+
+    Parameters
+    ----------
+    out_dir : path
+
+    Raises
+    ------
+    InputError
+        ``out_dir`` is a file, or a folder with other files and no siting marker.
+    """
+    out = Path(out_dir)
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder; choose another output folder")
+    names = [p.name for p in out.iterdir()]
+    if _MARKER in names:
+        return
+    foreign = [
+        n for n in names if n not in _OWN_FILES and not re.fullmatch(r"(budget|phase)_[^/]+", n)
+    ]
+    if foreign:
+        raise InputError(
+            f"{out}: folder holds files siting did not write ({', '.join(sorted(foreign)[:3])}); "
+            "choose a new or empty output folder"
+        )
 
 
 def _replace_dir(tmp: Path, out: Path) -> None:
@@ -760,10 +802,22 @@ def comparison_map(comp: Comparison) -> folium.Map:
             lats.append(float(np.nanmean(c["lat"])))
     center = [float(np.mean(lats)), float(np.mean(lons))] if lats else [39.9, 116.4]
     m = folium.Map(location=center, zoom_start=11, tiles=None, control_scale=True)
+    # Only Leaflet is needed (inlined for offline use by comparison_html)
+    m.default_js = [js for js in m.default_js if js[0] == "leaflet"]
+    m.default_css = [css for css in m.default_css if css[0] == "leaflet_css"]
     folium.TileLayer(
-        "OpenStreetMap",
-        name="OpenStreetMap",
-        attr="© <a href='https://www.openstreetmap.org/copyright'>OpenStreetMap</a> contributors",
+        "https://{s}.basemaps.cartocdn.com/light_all/{z}/{x}/{y}{r}.png",
+        attr=_OSM_ATTRIBUTION + ' &copy; <a href="https://carto.com/attributions">CARTO</a>',
+        name="Basemap: light (CARTO)",
+        subdomains="abcd",
+        max_zoom=20,
+    ).add_to(m)
+    folium.TileLayer(
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        attr=_OSM_ATTRIBUTION,
+        name="Basemap: OpenStreetMap",
+        max_zoom=19,
+        show=False,
     ).add_to(m)
     what = "phase" if comp.mode == "phases" else "budget"
     in_runs: dict[str, list[str]] = {}
@@ -798,6 +852,14 @@ def comparison_map(comp: Comparison) -> folium.Map:
         fg.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     m.get_root().html.add_child(folium.Element(_legend(comp, colors, what)))
+    pts = [
+        (float(la), float(lo))
+        for r in runs
+        for la, lo in zip(r.plan.sites["lat"], r.plan.sites["lon"], strict=True)
+    ]
+    if pts:
+        la, lo = np.array(pts).T
+        m.fit_bounds([[la.min(), lo.min()], [la.max(), lo.max()]], padding=(20, 20))
     return m
 
 
@@ -869,8 +931,9 @@ def comparison_html(comp: Comparison, png: bytes | None = None) -> str:
     Returns
     -------
     str
-        A self-contained HTML page (the PNG is embedded as base64; the map is in an iframe's
-        ``srcdoc`` and loads Leaflet and the OSM tiles from the web when opened).
+        A self-contained HTML page: the PNG is embedded as base64 and the map, in an iframe's
+        ``srcdoc``, carries the vendored Leaflet (:func:`siting.maps.inline_leaflet`), so
+        everything but the basemap tiles works offline.
     """
     png = png if png is not None else budget_curve_png(comp)
     e = html.escape
@@ -888,6 +951,12 @@ def comparison_html(comp: Comparison, png: bytes | None = None) -> str:
     notes_html = f"<h3>Notes</h3><ul>{notes}</ul>" if notes else ""
     table = _fmt_table(comp.table).to_html(index=False, escape=True, border=0, classes="tbl")
     map_html = comparison_map(comp).get_root().render()
+    try:
+        from siting.maps import inline_leaflet
+
+        map_html = inline_leaflet(map_html)
+    except (ImportError, FileNotFoundError) as exc:
+        log.warning("comparison map loads Leaflet from the CDN (%s)", exc)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{e(name)}: budget comparison</title>
