@@ -122,7 +122,8 @@ def fmt_num(value: Any, digits: int = 3) -> str:
         return "0"
     mag = math.floor(math.log10(abs(v)))
     decimals = max(0, digits - 1 - mag)
-    return f"{v:,.{decimals}f}"
+    text = f"{v:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if decimals else text
 
 
 def fmt_share(value: Any) -> str:
@@ -290,7 +291,6 @@ def _add_demand(m: folium.Map, plan: Plan) -> dict[str, Any] | None:
             "radius": 6,
         }
 
-    group = folium.FeatureGroup(name=f"Demand, {unit} per cell", show=True)
     folium.GeoJson(
         fc,
         name=f"Demand, {unit} per cell",
@@ -298,8 +298,7 @@ def _add_demand(m: folium.Map, plan: Plan) -> dict[str, Any] | None:
         marker=folium.CircleMarker(radius=6) if is_point.all() else None,
         tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False),
         smooth_factor=0.5,
-    ).add_to(group)
-    group.add_to(m)
+    ).add_to(m)
 
     # uncovered demand: cells merged into one outline overlay
     unc = ~covered
@@ -342,36 +341,43 @@ def _cell_tip(v: float, s: float, c: bool, t: float, unit: str, limit: float | N
     return tip
 
 
+def _field(row: Any, key: str) -> Any:
+    """A field of an itertuples row or a pandas Series (whose ``.name`` is its index label)."""
+    if isinstance(row, pd.Series):
+        return row.get(key)
+    return getattr(row, key, None)
+
+
 def _site_label(row: Any) -> str:
     for key in ("name", "source", "site_id"):
-        v = getattr(row, key, None)
+        v = _field(row, key)
         if v is not None and not (isinstance(v, float) and math.isnan(v)) and str(v).strip():
             return str(v)
     return "site"
 
 
 def _site_popup(row: Any, demand_unit: str) -> str:
-    kind = str(getattr(row, "kind", ""))
+    kind = str(_field(row, "kind"))
     unit = "kg/day" if kind == "hydrogen" else demand_unit or "kWh/day"
     rows = [
         ("Kind", esc(KIND_LABELS.get(kind, kind))),
-        ("Site id", esc(getattr(row, "site_id", ""))),
-        ("Source", esc(getattr(row, "source", ""))),
+        ("Site id", esc(_field(row, "site_id"))),
+        ("Source", esc(_field(row, "source"))),
     ]
-    plugs = _finite(getattr(row, "plugs", None))
-    cap = _finite(getattr(row, "capacity_kw", None))
+    plugs = _finite(_field(row, "plugs"))
+    cap = _finite(_field(row, "capacity_kw"))
     if kind == "hydrogen":
-        rows.append(("Size", f"{fmt_num(getattr(row, 'size_kg_per_day', None), 4)} kg/day"))
-        trips = _finite(getattr(row, "trips_served", None))
+        rows.append(("Size", f"{fmt_num(_field(row, 'size_kg_per_day'))} kg/day"))
+        trips = _finite(_field(row, "trips_served"))
         if trips is not None:
-            rows.append(("Trips served", fmt_num(trips, 4)))
+            rows.append(("Trips served", fmt_num(trips)))
     if plugs is not None and (kind != "hydrogen" or plugs > 0):
         rows.append(("Plugs" if kind != "hydrogen" else "Dispensers", f"{plugs:.0f}"))
     if cap is not None and cap > 0:
         rows.append(("Capacity", f"{cap:,.0f} kW"))
-    rows.append(("Cost", fmt_cny(getattr(row, "cost_cny", None))))
-    rows.append(("Demand served", f"{fmt_num(getattr(row, 'demand_served', None))} {unit}"))
-    t = _finite(getattr(row, "max_travel_min", None))
+    rows.append(("Cost", fmt_cny(_field(row, "cost_cny"))))
+    rows.append(("Demand served", f"{fmt_num(_field(row, 'demand_served'))} {unit}"))
+    t = _finite(_field(row, "max_travel_min"))
     rows.append(("Farthest demand served", "—" if t is None else f"{t:.1f} min drive"))
     body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     return f'<div class="siting-pop"><b>{esc(_site_label(row))}</b><table>{body}</table></div>'
@@ -426,10 +432,10 @@ def _add_sites(m: folium.Map, plan: Plan, demand_unit: str) -> dict[str, int]:
         props, styles = [], []
         for row in sub.itertuples(index=False):
             if kind == "hydrogen":
-                size = hydrogen_marker_px(getattr(row, "size_kg_per_day", None))
+                size = hydrogen_marker_px(_field(row, "size_kg_per_day"))
                 label = "H₂"
             else:
-                plugs = _finite(getattr(row, "plugs", None))
+                plugs = _finite(_field(row, "plugs"))
                 size = charger_marker_px(plugs or 1)
                 label = "" if plugs is None else f"{plugs:.0f}"
             props.append(
@@ -523,7 +529,7 @@ def _add_trips(m: folium.Map, plan: Plan) -> dict[str, Any] | None:
                     "tip": f"{head} · {fmt_num(flow[i])} vehicles/day",
                     "popup": (
                         f'<div class="siting-pop"><b>{head}</b><table>'
-                        f"<tr><th>Flow</th><td>{fmt_num(flow[i], 4)} vehicles/day</td></tr>"
+                        f"<tr><th>Flow</th><td>{fmt_num(flow[i])} vehicles/day</td></tr>"
                         f"<tr><th>Refuelled</th><td>{'yes' if refuelled else 'no'}"
                         "</td></tr></table></div>"
                     ),
@@ -695,7 +701,7 @@ def _bounds(plan: Plan) -> list[list[float]] | None:
     e, n = np.nanmax(b[:, 2]), np.nanmax(b[:, 3])
     if not np.isfinite([w, s, e, n]).all():
         return None
-    return [[float(s), float(w)], [float(n), float(e)]]
+    return [[round(float(s), 6), round(float(w), 6)], [round(float(n), 6), round(float(e), 6)]]
 
 
 def build_map(plan: Plan) -> folium.Map:
@@ -720,7 +726,7 @@ def build_map(plan: Plan) -> folium.Map:
     """
     bounds = _bounds(plan)
     centre = (
-        [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
+        [round((bounds[0][0] + bounds[1][0]) / 2, 6), round((bounds[0][1] + bounds[1][1]) / 2, 6)]
         if bounds
         else list(BEIJING_CENTRE)
     )

@@ -1,0 +1,219 @@
+"""The Folium map writer: escaping, layers, legend, title, attribution, trips, offline assets."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+
+import folium
+import numpy as np
+import pytest
+from _plan_fixtures import HOSTILE, charger_plan, hydrogen_plan
+
+from siting import maps
+
+
+@pytest.fixture(scope="module")
+def cplan():
+    return charger_plan()
+
+
+@pytest.fixture(scope="module")
+def hplan():
+    return hydrogen_plan()
+
+
+@pytest.fixture(scope="module")
+def chtml(cplan):
+    return maps.build_map(cplan).get_root().render()
+
+
+@pytest.fixture(scope="module")
+def hhtml(hplan):
+    return maps.build_map(hplan).get_root().render()
+
+
+def _geojson_layers(m: folium.Map) -> list[folium.GeoJson]:
+    return [c for c in m._children.values() if isinstance(c, folium.GeoJson)]
+
+
+def _only_escaped(page: str, needle: str = "alert(1)") -> bool:
+    """Every occurrence of ``needle`` is preceded by an escaped ``<script>`` tag."""
+    hits = [m.start() for m in re.finditer(re.escape(needle), page)]
+    ok_prefixes = ("&lt;script&gt;", "\\u0026lt;script\\u0026gt;")
+    return bool(hits) and all(page[:i].endswith(ok_prefixes) for i in hits)
+
+
+def test_osm_name_with_script_tag_appears_only_escaped(chtml, hhtml):
+    for page in (chtml, hhtml):
+        assert HOSTILE not in page
+        assert "<script>alert" not in page
+        assert _only_escaped(page)
+
+
+def test_hostile_scenario_name_is_escaped_in_title_and_page_title():
+    plan = charger_plan(name='Beijing <img src=x onerror="alert(2)">')
+    page = maps.build_map(plan).get_root().render()
+    assert "<img src=x" not in page
+    assert "<h1>Beijing &lt;img src=x onerror=&quot;alert(2)&quot;&gt;</h1>" in page
+    assert "<title>siting · Beijing &lt;img" in page
+
+
+def test_title_line_reads_budget_spent_and_covered_share(cplan):
+    plan = charger_plan()
+    plan.budget_cny = 50e6
+    plan.summary.update(spent_cny=48.7e6, demand_covered_share=0.62)
+    assert maps.title_line(plan) == "Budget 50 M CNY · spent 48.7 M CNY · 62 % of demand covered"
+
+
+def test_title_line_adds_flow_share_and_non_optimal_status(hplan):
+    plan = hydrogen_plan()
+    plan.summary.update(flow_refuelled_share=0.5, status="time_limit")
+    line = maps.title_line(plan)
+    assert "50 % of trip flow refuelled" in line
+    assert line.endswith("status time_limit")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(50e6, "50 M CNY"), (48.7e6, "48.7 M CNY"), (1_234_567, "1.2 M CNY"), (2.5e9, "2.5 B CNY"),
+     (350_000, "350 k CNY"), (820, "820 CNY"), (float("nan"), "—"), (None, "—")],
+)  # fmt: skip
+def test_money_is_formatted_for_people(value, text):
+    assert maps.fmt_cny(value) == text
+
+
+def test_layer_control_lists_every_group_and_candidates_start_hidden(cplan, chtml):
+    m = maps.build_map(cplan)
+    layers = {g.layer_name: g for g in _geojson_layers(m)}
+    cand = [g for name, g in layers.items() if name.startswith("Candidate sites")]
+    assert len(cand) == 1 and cand[0].show is False
+    assert any(name.startswith("Fast chargers (3)") for name in layers)
+    assert any(name.startswith("Demand not covered within 10 min") for name in layers)
+    assert any(isinstance(c, folium.LayerControl) for c in m._children.values())
+    for name in layers:
+        assert name in chtml
+
+
+def test_one_geojson_layer_per_group_not_per_feature(cplan):
+    m = maps.build_map(cplan)
+    # demand, uncovered, candidates, fast chargers — however many cells and sites
+    assert len(_geojson_layers(m)) == 4
+    assert len(cplan.demand) > 100
+
+
+def test_legend_has_units_and_symbols(chtml, hhtml):
+    assert "siting-legend" in chtml
+    assert "Demand, kWh/day per cell" in chtml
+    assert "not covered within 10 min drive" in chtml
+    assert "number = plugs" in chtml
+    assert "size grows with kg/day" in hhtml
+    assert "Trips, width ∝ vehicles/day" in hhtml
+
+
+def test_osm_attribution_on_tiles_and_legend(cplan, chtml):
+    m = maps.build_map(cplan)
+    tiles = [c for c in m._children.values() if isinstance(c, folium.TileLayer)]
+    assert tiles
+    assert all("OpenStreetMap</a> contributors" in t.options["attribution"] for t in tiles)
+    assert "OpenStreetMap\\u003c/a\\u003e contributors" in chtml  # as rendered into the page
+    assert "© OpenStreetMap contributors (ODbL)" in chtml  # legend, visible without tiles
+
+
+def test_site_popup_has_plugs_cost_demand_and_travel_time(cplan):
+    row = next(cplan.sites.itertuples(index=False))
+    pop = maps._site_popup(row, "kWh/day")
+    assert "<th>Plugs</th><td>4</td>" in pop
+    assert "<th>Capacity</th><td>480 kW</td>" in pop
+    assert "<th>Cost</th><td>1.1 M CNY</td>" in pop
+    assert "9,100 kWh/day" in pop
+    assert "7.5 min drive" in pop
+
+
+def test_hydrogen_popup_has_size_and_trips_served(hplan):
+    h2 = hplan.sites[hplan.sites["kind"] == "hydrogen"]
+    pop = maps._site_popup(next(h2.itertuples(index=False)), "kWh/day")
+    assert "<th>Size</th><td>1,000 kg/day</td>" in pop
+    assert "<th>Trips served</th><td>3</td>" in pop
+    assert "820 kg/day" in pop  # hydrogen demand served in kg/day, not kWh/day
+    assert "Hydrogen station" in pop
+
+
+def test_nameless_site_is_labelled_by_its_osm_id(cplan):
+    row = cplan.candidates[cplan.candidates["site_id"] == "c6"].iloc[0]
+    assert maps._site_label(row) == "osm:123456789"
+
+
+def test_hydrogen_plan_with_trips_renders_coloured_weighted_lines(hplan, hhtml):
+    m = maps.build_map(hplan)
+    names = [g.layer_name for g in _geojson_layers(m)]
+    assert "Trips refuelled (3)" in names and "Trips not refuelled (1)" in names
+    assert "Hydrogen stations (2)" in names and "Fast chargers (1)" in names
+    assert maps.REFUELLED_COLOUR in hhtml and maps.NOT_REFUELLED_COLOUR in hhtml
+    tips = [f["properties"]["tip"] for g in _geojson_layers(m) if g.layer_name.startswith("Trips")
+            for f in g.data["features"]]  # fmt: skip
+    assert "Beijing (Tiananmen) → Yanqing · 240 vehicles/day" in tips
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; → Chongli Taizicheng · 40 vehicles/day" in tips
+    widths = [maps.trip_line_px(f, 240) for f in (12.5, 40, 85, 240)]
+    assert widths == sorted(widths) and widths[-1] > 2.5 * widths[0]
+
+
+def test_marker_size_grows_with_plugs_and_kg_per_day():
+    assert maps.charger_marker_px(2) < maps.charger_marker_px(12)
+    assert maps.hydrogen_marker_px(500) < maps.hydrogen_marker_px(1000)
+
+
+def test_bounds_fit_all_sites_and_trips(hplan):
+    m = maps.build_map(hplan)
+    fit = [c for c in m._children.values() if isinstance(c, folium.FitBounds)]
+    (s, w), (n, e) = fit[0].bounds
+    lon = np.concatenate([hplan.sites.geometry.x, hplan.trips.get_coordinates()["x"]])
+    lat = np.concatenate([hplan.sites.geometry.y, hplan.trips.get_coordinates()["y"]])
+    assert w <= lon.min() and e >= lon.max() and s <= lat.min() and n >= lat.max()
+
+
+def test_coordinates_are_rounded_to_six_decimals(chtml):
+    # lon/lat of Beijing with more than 6 decimals would look like 116.3975123 or 39.9087123
+    assert not re.search(r"\b1[01]\d\.\d{7,}", chtml)
+    assert not re.search(r"\b[34]\d\.\d{7,}", chtml)
+
+
+def test_page_loads_only_leaflet_from_the_cdn_by_default(chtml):
+    srcs = re.findall(r'<script src="([^"]+)"', chtml)
+    assert srcs == ["https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js"]
+    assert "jquery" not in chtml.lower()
+
+
+def test_inline_assets_make_the_map_self_contained(cplan, tmp_path):
+    path = maps.write_map(cplan, tmp_path / "map.html", inline_assets=True)
+    page = path.read_text(encoding="utf-8")
+    assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', page)
+    assert "Leaflet 1.9.3" in page and "data:image/png;base64," in page
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left
+
+
+def test_plan_without_sites_still_renders_with_its_status(cplan):
+    plan = charger_plan()
+    plan.sites = plan.sites.iloc[:0]
+    plan.demand["covered"] = False
+    plan.summary.update(status="infeasible", spent_cny=0.0, demand_covered_share=0.0)
+    page = maps.build_map(plan).get_root().render()
+    assert "status infeasible" in page
+    assert "Fast chargers" not in page
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
+def test_offline_map_draws_cells_markers_and_legend_in_a_headless_browser(hplan, tmp_path):
+    path = maps.write_map(hplan, tmp_path / "map.html", inline_assets=True)
+    cmd = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path)}", "--virtual-time-budget=5000",
+           "--dump-dom", path.as_uri()]  # fmt: skip
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    n_cells = int((hplan.demand["kwh_per_day"] > 0).sum())
+    assert dom.count("leaflet-interactive") >= n_cells + len(hplan.trips)
+    assert dom.count("leaflet-marker-icon siting-icon") == len(hplan.sites)
+    assert "siting-legend" in dom and "leaflet-control-layers" in dom
