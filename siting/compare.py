@@ -832,24 +832,44 @@ def comparison_map(comp: Comparison) -> folium.Map:
             if comp.mode == "phases"
             else f"Budget {r.label} CNY ({n} sites)"
         )
-        fg = folium.FeatureGroup(name=layer_name, show=(i == len(runs) - 1))
+        features = []
         for row in s.itertuples(index=False):
             sid = str(row.site_id)
             first = comp.first_label.get(sid, r.label)
-            popup = _popup(row, first, in_runs.get(sid, []), what)
             kind = str(getattr(row, "kind", ""))
-            folium.CircleMarker(
-                location=[float(row.lat), float(row.lon)],
-                radius=7 if kind == "hydrogen" else 5,
-                color="black" if kind == "hydrogen" else colors[first],
-                weight=2 if kind == "hydrogen" else 1,
-                fill=True,
-                fill_color=colors[first],
-                fill_opacity=0.9,
-                popup=folium.Popup(popup, max_width=320),
-                tooltip=html.escape(f"{_name(row)} — first {what} {first}"),
-            ).add_to(fg)
-        fg.add_to(m)
+            h2 = kind == "hydrogen"
+            features.append(
+                {
+                    "type": "Feature",
+                    "geometry": {
+                        "type": "Point",
+                        "coordinates": [round(float(row.lon), 6), round(float(row.lat), 6)],
+                    },
+                    "properties": {
+                        "popup": _popup(row, first, in_runs.get(sid, []), what),
+                        "tip": html.escape(f"{_name(row)} — first {what} {first}"),
+                        "_style": {
+                            "radius": 7 if h2 else 5,
+                            "color": "black" if h2 else colors[first],
+                            "weight": 2 if h2 else 1,
+                            "fillColor": colors[first],
+                            "fillOpacity": 0.9,
+                        },
+                    },
+                }
+            )
+        if not features:
+            folium.FeatureGroup(name=layer_name, show=(i == len(runs) - 1)).add_to(m)
+            continue
+        folium.GeoJson(
+            {"type": "FeatureCollection", "features": features},
+            name=layer_name,
+            show=(i == len(runs) - 1),
+            marker=folium.CircleMarker(radius=5, fill=True),
+            style_function=lambda f: f["properties"]["_style"],
+            popup=folium.GeoJsonPopup(fields=["popup"], labels=False, max_width=320),
+            tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False),
+        ).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     m.get_root().html.add_child(folium.Element(_legend(comp, colors, what)))
     pts = [
