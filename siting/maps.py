@@ -319,11 +319,14 @@ def _add_demand(m: folium.Map, plan: Plan) -> dict[str, Any] | None:
             name=label,
             style_function=lambda f: {
                 "fillColor": UNCOVERED_COLOUR,
-                "fillOpacity": 0.35,
+                "fillOpacity": 0.6,
                 "color": UNCOVERED_COLOUR,
-                "weight": 1.6,
-                "dashArray": "5 4",
+                "weight": 1.2,
+                "opacity": 0.8,
             },
+            # the CSS class fills the area with a diagonal hatch (see _Overlay), so the demand
+            # colours underneath stay readable
+            class_name="siting-hatch",
             tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False),
         ).add_to(m)
     return {"unit": unit, "breaks": breaks, "palette": palette, "uncovered": bool(unc.any())}
@@ -578,6 +581,7 @@ class _Overlay(MacroElement):
 .siting-legend svg{flex:none}
 .siting-legend .note{font-size:11px;color:#555;margin-top:6px}
 .siting-icon{background:none;border:none}
+path.siting-hatch{fill:url(#siting-hatch)}
 .siting-icon svg{filter:drop-shadow(0 1px 2px rgba(0,0,0,.5))}
 .siting-pop table{border-collapse:collapse;margin-top:4px}
 .siting-pop th{text-align:left;font-weight:normal;color:#555;padding:1px 10px 1px 0;
@@ -586,6 +590,10 @@ class _Overlay(MacroElement):
 </style>
 {% endmacro %}
 {% macro html(this, kwargs) %}
+<svg width="0" height="0" style="position:absolute" aria-hidden="true"><defs>
+<pattern id="siting-hatch" width="7" height="7" patternUnits="userSpaceOnUse"
+ patternTransform="rotate(45)"><line x1="0" y1="0" x2="0" y2="7" stroke="#222"
+ stroke-width="2.2" stroke-opacity="0.75"/></pattern></defs></svg>
 {{ this.body }}
 {% endmacro %}
 """
@@ -638,8 +646,9 @@ def _legend_html(
             limit = _max_travel_min(plan)
             within = f" within {limit:g} min drive" if limit else ""
             rows.append(
-                f'<div class="row"><span class="sw" style="background:rgba(34,34,34,.45);'
-                f'border:1.5px dashed #222"></span>not covered{within}</div>'
+                '<div class="row"><svg width="20" height="15"><rect x="0.5" y="0.5" width="19" '
+                'height="14" fill="url(#siting-hatch)" stroke="#222"/></svg>'
+                f"not covered{within}</div>"
             )
     if sites:
         rows.append("<h4>Chosen sites</h4>")
@@ -761,7 +770,8 @@ def build_map(plan: Plan) -> folium.Map:
     overlay = _title_html(plan) + _legend_html(plan, demand, counts, n_cands, trips)
     m.get_root().add_child(_Overlay(overlay))
     if bounds:
-        m.fit_bounds(bounds, padding=(20, 20))
+        # keep the data clear of the title (top) and of the layer control and legend (right)
+        m.fit_bounds(bounds, padding_top_left=(20, 70), padding_bottom_right=(300, 20))
     return m
 
 
