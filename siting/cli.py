@@ -121,6 +121,14 @@ def run(
     budget: Annotated[
         float | None, typer.Option("--budget", help="Override the scenario's budget_cny (CNY).")
     ] = None,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline/--cdn",
+            help="Inline the map's JavaScript/CSS (works with no network; tiles excepted) "
+            "or load them from a CDN (smaller file).",
+        ),
+    ] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
 ) -> None:
     """Solve a scenario and write map.html, sites.geojson and summary.json."""
@@ -140,7 +148,7 @@ def run(
             from siting import report
 
             plan.summary["total_seconds"] = round(time.perf_counter() - t0, 3)
-            written = report.write_outputs(plan, target)
+            written = report.write_outputs(plan, target, inline_assets=offline)
     _print_result(plan, target, written, stages)
 
 
