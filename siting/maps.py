@@ -313,7 +313,7 @@ def _add_demand(m: folium.Map, plan: Plan) -> dict[str, Any] | None:
         parts += [shapely.buffer(p, 0.004) for p in pts]
         label = "Demand not covered" + (f" within {limit:g} min" if limit else "")
         ugeoms = _round_geoms(parts, tolerance=1e-5)
-        ufc = _features(ugeoms, [{"tip": esc(label)} for _ in ugeoms])
+        ufc = _features(ugeoms, [{} for _ in ugeoms])
         folium.GeoJson(
             ufc,
             name=label,
@@ -327,7 +327,7 @@ def _add_demand(m: folium.Map, plan: Plan) -> dict[str, Any] | None:
             # the CSS class fills the area with a diagonal hatch (see _Overlay), so the demand
             # colours underneath stay readable
             class_name="siting-hatch",
-            tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False),
+            interactive=False,  # hovering still reaches the cells' own tooltips underneath
         ).add_to(m)
     return {"unit": unit, "breaks": breaks, "palette": palette, "uncovered": bool(unc.any())}
 
