@@ -194,7 +194,7 @@ def _append_terms(
 
 def row_block(builder: MilpBuilder, name: str) -> np.ndarray:
     """Global indices of the rows of the builder's row block called ``name``."""
-    for b in builder._row_blocks:  # noqa: SLF001 - the builder keeps its blocks in order
+    for b in builder._row_blocks:
         if b.name == name:
             return np.arange(b.start, b.stop)
     raise ModelInputError(f"no row block {name!r} in the model")
@@ -388,7 +388,7 @@ def joint_siting(
         component's are skipped); ``details``: ``components`` (per name: ``open``, ``value`` in
         the component's units, ``share``, ``weight``, ``spent_cny``, plus what ``extract``
         gives), ``spent_cny`` per kind, ``saving_cny``, ``total_spent_cny``, ``colocated``
-        (per Colocation: bool per pair "both open").
+        (per Colocation: bool per pair "both open"), ``x`` (the solution vector).
     """
     t0 = time.perf_counter()
     time_and_gap(time_limit, mip_gap)
@@ -572,6 +572,7 @@ def _solution(res: Any, comps: list[Component], w_pairs: list, budgets: dict, bu
     details["total_spent_cny"] = float(sum(spent.values()) - saving)
     details["colocated"] = coloc
     details["budgets_cny"] = dict(budgets)
+    details["x"] = x
     return Solution(
         status=res.status,
         objective=float(res.objective),
