@@ -225,6 +225,90 @@ def _highs_inf(a: np.ndarray, inf: float) -> np.ndarray:
     return np.clip(np.asarray(a, dtype=np.float64), -inf, inf)
 
 
+def pass_to_highs(milp: Milp, h=None):  # -> highspy.Highs
+    """Hand ``milp`` to a ``highspy.Highs`` in one ``passModel`` call and return it (not solved).
+
+    Parameters
+    ----------
+    milp : Milp
+        The model.
+    h : highspy.Highs, optional
+        The instance to load into; a new, silent one when omitted.
+    """
+    import highspy
+
+    if h is None:
+        h = new_highs()
+    inf = h.getInfinity()
+    A = milp.A.tocsc()
+    A.sort_indices()
+    sense = highspy.ObjSense.kMaximize if milp.sense == "max" else highspy.ObjSense.kMinimize
+    args = [
+        milp.num_cols,
+        milp.num_rows,
+        int(A.nnz),
+        int(highspy.MatrixFormat.kColwise),
+        int(sense),
+        float(milp.offset),
+        milp.c.astype(np.float64),
+        _highs_inf(milp.col_lower, inf),
+        _highs_inf(milp.col_upper, inf),
+        _highs_inf(milp.row_lower, inf),
+        _highs_inf(milp.row_upper, inf),
+        A.indptr.astype(np.int32),
+        A.indices.astype(np.int32),
+        A.data.astype(np.float64),
+    ]
+    if milp.integer.any():
+        args.append(milp.integer.astype(np.int32))
+    h.passModel(*args)
+    return h
+
+
+def complete_start(
+    milp: Milp,
+    cols: np.ndarray,
+    values: np.ndarray,
+    *,
+    time_limit: float = 10.0,
+) -> np.ndarray | None:
+    """Turn values for some columns (e.g. the site binaries) into a full feasible incumbent.
+
+    The given columns are fixed and the rest of the model is solved (usually an LP, or a small
+    MILP); the full column vector is returned, or None when the fixed values admit no feasible
+    completion within ``time_limit`` seconds. Used to turn "open these sites" into a warm start.
+    """
+    cols = np.asarray(cols, dtype=np.int64)
+    values = np.asarray(values, dtype=float)
+    lo = milp.col_lower.copy()
+    up = milp.col_upper.copy()
+    if ((values < lo[cols] - 1e-9) | (values > up[cols] + 1e-9)).any():
+        return None
+    lo[cols] = values
+    up[cols] = values
+    fixed = Milp(
+        name=milp.name + "_start",
+        sense=milp.sense,
+        c=milp.c,
+        A=milp.A,
+        row_lower=milp.row_lower,
+        row_upper=milp.row_upper,
+        col_lower=lo,
+        col_upper=up,
+        integer=milp.integer,
+        offset=milp.offset,
+    )
+    try:
+        res = solve_milp(fixed, time_limit=time_limit, mip_gap=1e-4)
+    except RuntimeError:
+        return None
+    if res.x is None:
+        return None
+    x = res.x.copy()
+    x[milp.integer] = np.round(x[milp.integer])
+    return x
+
+
 def solve_milp(
     milp: Milp,
     *,
@@ -265,30 +349,8 @@ def solve_milp(
         h.setOptionValue("time_limit", float(time_limit))
     if threads is not None:
         h.setOptionValue("threads", int(threads))
-    inf = h.getInfinity()
-    A = milp.A.tocsc()
-    A.sort_indices()
+    pass_to_highs(milp, h)
     has_int = bool(milp.integer.any())
-    sense = highspy.ObjSense.kMaximize if milp.sense == "max" else highspy.ObjSense.kMinimize
-    args = [
-        milp.num_cols,
-        milp.num_rows,
-        int(A.nnz),
-        int(highspy.MatrixFormat.kColwise),
-        int(sense),
-        float(milp.offset),
-        milp.c.astype(np.float64),
-        _highs_inf(milp.col_lower, inf),
-        _highs_inf(milp.col_upper, inf),
-        _highs_inf(milp.row_lower, inf),
-        _highs_inf(milp.row_upper, inf),
-        A.indptr.astype(np.int32),
-        A.indices.astype(np.int32),
-        A.data.astype(np.float64),
-    ]
-    if has_int:
-        args.append(milp.integer.astype(np.int32))
-    h.passModel(*args)
     if warm_start is not None:
         known = ~np.isnan(warm_start)
         idx = np.flatnonzero(known).astype(np.int32)
@@ -408,3 +470,62 @@ def solve_with_pyomo(
     obj = float(pyo.value(m.objective))
     status: Status = "optimal" if tc == "optimal" else "time_limit"
     return MilpResult(status, obj, obj if status == "optimal" else np.nan, 0.0, x, seconds, tc)
+
+
+def solve_from_open(
+    milp: Milp,
+    site_cols: np.ndarray,
+    warm_start_open: object | None = None,
+    *,
+    time_limit: float | None = None,
+    mip_gap: float = 1e-9,
+) -> MilpResult:
+    """Solve ``milp``, first turning a list of open sites into a full warm start when given.
+
+    ``warm_start_open`` holds positions into ``site_cols`` (site indices of the model) from an
+    earlier solve. The start is completed with :func:`complete_start`; a start that is infeasible
+    for this model (e.g. over a smaller budget) is ignored with a log message, never an error.
+    """
+    start = None
+    t0 = time.perf_counter()
+    if warm_start_open is not None:
+        site_cols = np.asarray(site_cols, dtype=np.int64)
+        idx = np.asarray(list(warm_start_open), dtype=np.int64).ravel()
+        if idx.size and ((idx < 0) | (idx >= site_cols.size)).any():
+            log.info("warm start ignored: site index out of range")
+        else:
+            y = np.zeros(site_cols.size)
+            y[idx] = 1.0
+            limit = 10.0 if time_limit is None else max(0.1 * time_limit, 0.05)
+            start = complete_start(milp, site_cols, y, time_limit=limit)
+            if start is None:
+                log.info(
+                    "warm start ignored: the given open sites are infeasible for %s", milp.name
+                )
+    spent = time.perf_counter() - t0
+    if time_limit is not None:
+        time_limit = max(time_limit - spent, 0.01)
+    res = solve_milp(milp, time_limit=time_limit, mip_gap=mip_gap, warm_start=start)
+    res.seconds += spent
+    return res
+
+
+@dataclass
+class ModelHandle:
+    """Where one model component sits inside a :class:`MilpBuilder` (returned by ``add_*``).
+
+    Lets a caller compose components, e.g. put several under one money-budget row:
+    ``budget_cols`` / ``budget_coefs`` are all the terms the component adds to a budget (site fixed
+    costs and, where modelled, module costs, in CNY); ``obj_cols`` / ``obj_coefs`` are the
+    component's objective terms (already set as objective coefficients in the builder).
+    """
+
+    name: str
+    site_cols: np.ndarray
+    site_cost: np.ndarray
+    obj_cols: np.ndarray
+    obj_coefs: np.ndarray
+    budget_cols: np.ndarray
+    budget_coefs: np.ndarray
+    blocks: dict[str, np.ndarray] = field(default_factory=dict)
+    obj_offset: float = 0.0

@@ -1,0 +1,430 @@
+"""p-median: open p sites minimising the weighted distance (or time) from demand to its nearest.
+
+Two formulations of the same problem are offered:
+
+``"radius"`` (default for ``formulation="auto"``)
+    The compact "sorted distinct distances" formulation (Cornuéjols, Nemhauser & Wolsey 1980;
+    Elloumi 2010). For demand point i let ``D_i^1 < D_i^2 < ...`` be its distinct distances to the
+    allowed sites; ``z_i^k`` (continuous, >= 0) is 1 when no open site is within ``D_i^k``. With
+    ``z_i^0 = 1`` the chained rows ``z_i^k >= z_i^{k-1} - sum_{j: d_ij = D_i^k} y_j`` have one
+    nonzero per (demand, site) pair, and the objective is
+    ``sum_i w_i (D_i^1 + sum_k (D_i^{k+1} - D_i^k) z_i^k)``. Its LP relaxation equals the classic
+    one. Levels beyond the (n - p + 1)-th nearest distance (at most n - p sites are closed) and
+    beyond the nearest *required* site are dropped: the nearest open site is never farther.
+``"assignment"``
+    The classic ``x_ij <= y_j`` formulation (n_demand × n_sites assignment variables), kept for
+    comparisons and for readers who know that form.
+
+The radius rows are shared with uncapacitated facility location (:mod:`siting.models.facility`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from siting._errors import ModelInputError
+from siting.models import _validate as V
+from siting.models._milp import Milp, MilpBuilder, MilpResult, ModelHandle, solve_from_open
+from siting.models._solution import Solution
+
+log = logging.getLogger(__name__)
+
+Formulation = Literal["auto", "radius", "assignment"]
+
+
+@dataclass
+class _Prep:
+    """Validated inputs of an assignment-type model (p-median, facility location)."""
+
+    cost: np.ndarray  # demand × site, inf = not allowed (incl. forbidden columns)
+    weights: np.ndarray
+    required: np.ndarray
+    forbidden: np.ndarray
+    reason: str = ""  # non-empty: infeasible before solving, with this reason
+
+
+def _prepare(
+    cost: object, weights: object | None, required: object | None, forbidden: object | None
+) -> _Prep:
+    c = V.cost_matrix(cost, "cost")
+    n_d, n_s = c.shape
+    w = V.vector(weights, n_d, "weights", default=1.0)
+    req, forb = V.required_forbidden(required, forbidden, n_s)
+    c = c.copy()
+    c[:, forb] = np.inf
+    prep = _Prep(c, w, req, forb)
+    unreachable = ~np.isfinite(c).any(axis=1)
+    if unreachable.any():
+        idx = np.flatnonzero(unreachable)
+        prep.reason = (
+            f"{idx.size} demand point(s) (first: {idx[0]}) have no allowed site at finite cost"
+        )
+    return prep
+
+
+def add_radius_assignment(
+    builder: MilpBuilder,
+    cost: np.ndarray,
+    weights: np.ndarray,
+    y_cols: np.ndarray,
+    *,
+    max_rank: int | None = None,
+    required: np.ndarray | None = None,
+    name: str = "z",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Add the radius (sorted distinct distances) rows that charge each demand its nearest open site.
+
+    Parameters
+    ----------
+    builder : MilpBuilder
+        Model under construction; ``y_cols`` must already be its site binaries.
+    cost : ndarray (n_demand, n_sites)
+        Cost of serving demand i from site j (inf = not allowed).
+    weights : ndarray (n_demand,)
+        Multiplier of each demand's cost.
+    y_cols : ndarray (n_sites,)
+        Columns of the site binaries.
+    max_rank : int, optional
+        0-based rank (over allowed sites, with multiplicity) beyond which no level is needed (for
+        p-median: n_allowed - p).
+    required : ndarray of bool, optional
+        Sites that are open anyway: levels beyond the nearest required site are dropped.
+    name : str
+        Name of the variable block.
+
+    Returns
+    -------
+    (z_cols, z_cost) : the new columns and their objective coefficients.
+    """
+    n_d, n_s = cost.shape
+    order = np.argsort(cost, axis=1, kind="stable")
+    ds = np.take_along_axis(cost, order, axis=1)
+    finite = np.isfinite(ds)
+    nf = finite.sum(axis=1)
+    lvl = np.zeros(ds.shape, dtype=np.int64)
+    np.cumsum(ds[:, 1:] != ds[:, :-1], axis=1, out=lvl[:, 1:])
+    cut = nf - 1
+    if max_rank is not None:
+        cut = np.minimum(cut, max_rank)
+    if required is not None and required.any():
+        rmin = cost[:, required].min(axis=1)
+        first_at_rmin = (ds < rmin[:, None]).sum(axis=1)
+        cut = np.minimum(cut, first_at_rmin)
+    cut = np.maximum(cut, 0)
+    lcut = lvl[np.arange(n_d), cut]  # last level kept per demand
+    keep = finite & (lvl <= lcut[:, None])
+    n_rows_i = lcut + 1
+    roff = np.zeros(n_d + 1, dtype=np.int64)
+    np.cumsum(n_rows_i, out=roff[1:])
+    n_rows = int(roff[-1])
+    ii, rr = np.nonzero(keep)
+    row_of_entry = roff[ii] + lvl[ii, rr]
+    z_cols = builder.num_cols + np.arange(n_rows)
+    # distinct distance of each row: the value at the first rank of its level
+    first = keep.copy()
+    first[:, 1:] &= lvl[:, 1:] != lvl[:, :-1]
+    fi, fr = np.nonzero(first)
+    dval = np.empty(n_rows)
+    dval[roff[fi] + lvl[fi, fr]] = ds[fi, fr]
+    demand_of_row = np.repeat(np.arange(n_d), n_rows_i)
+    is_last = np.zeros(n_rows, dtype=bool)
+    is_last[roff[1:] - 1] = True
+    step = np.zeros(n_rows)
+    step[~is_last] = dval[1:][~is_last[:-1]] - dval[:-1][~is_last[:-1]]
+    z_cost = weights[demand_of_row] * step
+    upper = np.where(is_last, 0.0, np.inf)
+    builder.add_vars(
+        name,
+        n_rows,
+        cost=z_cost,
+        lower=0.0,
+        upper=upper,
+        doc="1 when demand i has no open site within its k-th distinct distance",
+    )
+    builder.offset += float(weights @ dval[roff[:-1]])
+    local_row = np.arange(n_rows)
+    is_first = np.zeros(n_rows, dtype=bool)
+    is_first[roff[:-1]] = True
+    prev = local_row[~is_first]
+    rows = np.concatenate([row_of_entry, local_row, prev])
+    cols = np.concatenate([y_cols[order[ii, rr]], z_cols, z_cols[prev - 1]])
+    vals = np.concatenate([np.ones(ii.size), np.ones(n_rows), -np.ones(prev.size)])
+    builder.add_rows(
+        name + "_chain",
+        n_rows,
+        rows,
+        cols,
+        vals,
+        lower=np.where(is_first, 1.0, 0.0),
+        doc="z_i^k >= z_i^(k-1) - sum of y_j at distance D_i^k (z_i^0 = 1)",
+    )
+    return z_cols, z_cost
+
+
+def add_assignment(
+    builder: MilpBuilder,
+    cost: np.ndarray,
+    weights: np.ndarray,
+    y_cols: np.ndarray,
+    name: str = "x",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Add classic assignment variables x_ij (finite pairs), sum_j x_ij = 1 and x_ij <= y_j.
+
+    Returns (x_cols, demand index, site index) of the new columns.
+    """
+    n_d, _ = cost.shape
+    ii, jj = np.nonzero(np.isfinite(cost))
+    nx = ii.size
+    coef = weights[ii] * cost[ii, jj]
+    x_cols = builder.add_vars(
+        name, nx, cost=coef, lower=0.0, upper=1.0, doc="share of demand i served by site j"
+    )
+    builder.add_rows(
+        "assign", n_d, ii, x_cols, 1.0, lower=1.0, upper=1.0, doc="each demand is served"
+    )
+    k = np.arange(nx)
+    builder.add_rows(
+        "link",
+        nx,
+        np.concatenate([k, k]),
+        np.concatenate([x_cols, y_cols[jj]]),
+        np.concatenate([np.ones(nx), -np.ones(nx)]),
+        upper=0.0,
+        doc="x_ij <= y_j",
+    )
+    return x_cols, ii, jj
+
+
+def _choose(formulation: str) -> str:
+    if formulation not in ("auto", "radius", "assignment"):
+        raise ModelInputError(
+            f"formulation must be 'auto', 'radius' or 'assignment', got {formulation!r}"
+        )
+    return "radius" if formulation == "auto" else formulation
+
+
+def add_p_median(
+    builder: MilpBuilder,
+    cost: np.ndarray,
+    p: int,
+    weights: np.ndarray,
+    *,
+    required: np.ndarray,
+    forbidden: np.ndarray,
+    formulation: str = "radius",
+) -> ModelHandle:
+    """Add a p-median component (validated arrays; ``cost`` has inf in forbidden columns).
+
+    Returns a :class:`ModelHandle` whose ``site_cols`` are the p-median site binaries.
+    """
+    n_d, n_s = cost.shape
+    y = builder.add_vars(
+        "y",
+        n_s,
+        lower=required.astype(float),
+        upper=(~forbidden).astype(float),
+        integer=True,
+        doc="1 when site j is open",
+    )
+    builder.add_rows("p_sites", 1, np.zeros(n_s), y, 1.0, lower=p, upper=p, doc="open p sites")
+    blocks: dict[str, np.ndarray] = {}
+    if formulation == "radius":
+        n_allowed = int((~forbidden).sum())
+        z, zc = add_radius_assignment(
+            builder, cost, weights, y, max_rank=n_allowed - p, required=required
+        )
+        obj_cols, obj_coefs = z, zc
+        blocks["z"] = z
+    else:
+        x, ii, jj = add_assignment(builder, cost, weights, y)
+        obj_cols, obj_coefs = x, weights[ii] * cost[ii, jj]
+        blocks["x"] = x
+    return ModelHandle(
+        name="p_median",
+        site_cols=y,
+        site_cost=np.zeros(n_s),
+        obj_cols=obj_cols,
+        obj_coefs=obj_coefs,
+        budget_cols=np.zeros(0, dtype=np.int64),
+        budget_coefs=np.zeros(0),
+        blocks=blocks,
+    )
+
+
+def _p_median_model(
+    cost: object,
+    p: int,
+    weights: object | None,
+    required: object | None,
+    forbidden: object | None,
+    formulation: str,
+) -> tuple[_Prep, Milp | None, ModelHandle | None]:
+    prep = _prepare(cost, weights, required, forbidden)
+    n_s = prep.cost.shape[1]
+    p = V.check_p(p, n_s)
+    form = _choose(formulation)
+    n_req, n_allowed = int(prep.required.sum()), int((~prep.forbidden).sum())
+    if n_req > p:
+        prep.reason = f"{n_req} required sites > p = {p}"
+    elif n_allowed < p:
+        prep.reason = f"only {n_allowed} sites are not forbidden < p = {p}"
+    if prep.reason:
+        return prep, None, None
+    b = MilpBuilder("p_median", "min")
+    h = add_p_median(
+        b,
+        prep.cost,
+        p,
+        prep.weights,
+        required=prep.required,
+        forbidden=prep.forbidden,
+        formulation=form,
+    )
+    return prep, b.build(), h
+
+
+def build_p_median(
+    cost: object,
+    p: int,
+    weights: object | None = None,
+    *,
+    required: object | None = None,
+    forbidden: object | None = None,
+    formulation: Formulation = "auto",
+) -> Milp:
+    """Return the p-median model as a :class:`Milp` (see :func:`p_median` for the arguments).
+
+    Use :func:`siting.models.to_pyomo` on it to read it or write LP/MPS, or
+    :func:`siting.models.solve_with_pyomo` to solve it with another solver.
+
+    Raises
+    ------
+    ModelInputError
+        On bad arrays, or when the model is infeasible before solving (reason in the message).
+    """
+    prep, milp, _ = _p_median_model(cost, p, weights, required, forbidden, formulation)
+    if milp is None:
+        raise ModelInputError(f"p-median is infeasible: {prep.reason}")
+    return milp
+
+
+def nearest_open(cost: np.ndarray, open_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (site index, cost) of the cheapest open site per demand point (-1, inf if none)."""
+    if not open_mask.any():
+        n = cost.shape[0]
+        return np.full(n, -1, dtype=np.int64), np.full(n, np.inf)
+    idx_open = np.flatnonzero(open_mask)
+    sub = cost[:, idx_open]
+    k = np.argmin(sub, axis=1)
+    best = sub[np.arange(cost.shape[0]), k]
+    site = np.where(np.isfinite(best), idx_open[k], -1)
+    return site, best
+
+
+def p_median(
+    cost: object,
+    p: int,
+    weights: object | None = None,
+    *,
+    required: object | None = None,
+    forbidden: object | None = None,
+    time_limit: float | None = None,
+    mip_gap: float = 1e-9,
+    formulation: Formulation = "auto",
+    warm_start_open: object | None = None,
+) -> Solution:
+    """Open ``p`` sites minimising the total weighted cost from each demand to its nearest site.
+
+    Parameters
+    ----------
+    cost : array_like (n_demand, n_sites)
+        Distance or travel time (e.g. minutes or metres) from demand i to site j; ``np.inf`` marks
+        a pair that is not allowed. Non-negative.
+    p : int
+        Number of sites to open (1..n_sites).
+    weights : array_like (n_demand,), optional
+        Demand weight of each point (e.g. kWh/day); default 1.
+    required : sequence of int or bool mask, optional
+        Sites that must open (existing stations); they count towards ``p``.
+    forbidden : sequence of int or bool mask, optional
+        Sites that may not open.
+    time_limit : float, optional
+        Seconds; when reached, the best plan found is returned with status ``time_limit``.
+    mip_gap : float
+        Relative optimality gap at which to stop (default 1e-9: proven optimal).
+    formulation : {"auto", "radius", "assignment"}
+        ``auto`` = ``radius`` (compact, see the module docstring); ``assignment`` = classic.
+    warm_start_open : sequence of int, optional
+        Open sites of an earlier plan, offered to HiGHS as a starting incumbent (ignored when
+        infeasible here).
+
+    Returns
+    -------
+    Solution
+        ``objective`` = sum of weight × cost (units of ``cost`` × units of ``weights``);
+        ``open`` = the chosen sites; ``assignment`` = int array, nearest open site per demand
+        point; ``details["cost"]`` = that cost per demand point.
+
+    Raises
+    ------
+    ModelInputError
+        Wrong shapes, NaN or negative costs, p out of range, a site both required and forbidden.
+    """
+    V.time_and_gap(time_limit, mip_gap)
+    t0 = time.perf_counter()
+    prep, milp, h = _p_median_model(cost, p, weights, required, forbidden, formulation)
+    build_s = time.perf_counter() - t0
+    if milp is None or h is None:
+        return Solution.infeasible(prep.reason, build_seconds=build_s)
+    res = solve_from_open(
+        milp, h.site_cols, warm_start_open, time_limit=time_limit, mip_gap=mip_gap
+    )
+    return _assignment_solution(res, h, prep, build_s)
+
+
+def _assignment_solution(
+    res: MilpResult,
+    h: ModelHandle,
+    prep: _Prep,
+    build_s: float,
+    fixed_cost: np.ndarray | None = None,
+) -> Solution:
+    """Interpret a p-median / uncapacitated facility-location result."""
+    if res.status == "infeasible":
+        return Solution.infeasible(
+            "the model has no feasible plan (check required/forbidden sites and costs)",
+            seconds=res.seconds,
+            build_seconds=build_s,
+        )
+    if res.x is None:
+        sol = Solution.infeasible("no plan found within the time limit", seconds=res.seconds)
+        sol.status = "time_limit"
+        sol.bound = res.bound
+        sol.build_seconds = build_s
+        return sol
+    open_mask = res.x[h.site_cols] > 0.5
+    site, c = nearest_open(prep.cost, open_mask)
+    objective = float(prep.weights @ c)
+    if fixed_cost is not None:
+        objective += float(fixed_cost[open_mask].sum())
+    bound = res.bound if res.status != "optimal" else min(res.bound, objective)
+    gap = abs(objective - bound) / max(abs(objective), 1e-12) if np.isfinite(bound) else np.inf
+    if res.status == "optimal":
+        gap = min(gap, res.gap) if np.isfinite(res.gap) else gap
+    return Solution(
+        status=res.status,
+        objective=objective,
+        bound=float(bound),
+        gap=float(gap),
+        open=np.flatnonzero(open_mask),
+        assignment=site,
+        seconds=res.seconds,
+        build_seconds=build_s,
+        message=res.message,
+        details={"cost": c},
+    )

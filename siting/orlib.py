@@ -1,0 +1,296 @@
+"""Read OR-Library p-median (pmed) and capacitated warehouse (cap, capa/b/c) instance files.
+
+Formats (J.E. Beasley's OR-Library):
+
+- **pmed**: first line ``n m p`` (nodes, undirected edges, medians), then ``m`` lines
+  ``i j cost`` with 1-based nodes. The p-median cost matrix is the all-pairs shortest-path length
+  of that graph. If an edge appears twice, **the last line counts** (as in Beasley's own code).
+- **cap**: ``m n`` (sites, customers); ``m`` lines ``capacity fixed_cost``; then per customer its
+  demand followed by ``m`` numbers, the cost of serving ALL of its demand from each site (values
+  may wrap lines). In capa/capb/capc the capacity is the literal word ``capacity``: the caller
+  gives it (``capacity=``).
+- **optima** files (``pmedopt.txt``, ``capopt.txt``): ``name value`` lines after a header line.
+
+Every format error raises :class:`siting.InputError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.sparse.csgraph import csgraph_from_dense, shortest_path
+
+from siting._errors import InputError
+
+__all__ = ["CapInstance", "PmedInstance", "read_cap", "read_optima", "read_pmed"]
+
+
+@dataclass
+class PmedInstance:
+    """An OR-Library p-median instance.
+
+    Attributes
+    ----------
+    name : str
+        File stem, e.g. ``pmed1``.
+    p : int
+        Number of medians.
+    distance : ndarray (n, n)
+        All-pairs shortest-path length (the file's units); every node is a demand point of
+        weight 1 and a candidate site.
+    num_edges : int
+        Distinct undirected edges after duplicates were resolved (last line counts).
+    """
+
+    name: str
+    p: int
+    distance: np.ndarray
+    num_edges: int
+
+    @property
+    def n(self) -> int:
+        """Number of nodes."""
+        return int(self.distance.shape[0])
+
+
+@dataclass
+class CapInstance:
+    """An OR-Library capacitated warehouse location instance (sites × customers).
+
+    Attributes
+    ----------
+    name : str
+        File stem, e.g. ``cap41``.
+    capacity : ndarray (m,)
+        Capacity of each site (demand units).
+    fixed_cost : ndarray (m,)
+        Fixed cost of opening each site.
+    demand : ndarray (n,)
+        Demand of each customer.
+    cost : ndarray (n, m)
+        Cost of serving ALL of customer i's demand from site j (split demand pays pro rata).
+    """
+
+    name: str
+    capacity: np.ndarray
+    fixed_cost: np.ndarray
+    demand: np.ndarray
+    cost: np.ndarray
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suf in (".txt", ".dat"):
+        if name.endswith(suf):
+            return name[: -len(suf)]
+    return name
+
+
+def _read_text(path: str | os.PathLike) -> tuple[Path, list[str]]:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="ascii", errors="strict")
+    except FileNotFoundError:
+        raise InputError(f"{p}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{p}: not a text instance file ({exc.reason})") from None
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read ({exc.strerror})") from None
+    return p, text.splitlines()
+
+
+def _number(tok: str, path: Path, line: int, what: str) -> float:
+    try:
+        v = float(tok)
+    except ValueError:
+        raise InputError(f"{path}, line {line}: {what} must be a number, got {tok!r}") from None
+    if not np.isfinite(v):
+        raise InputError(f"{path}, line {line}: {what} must be finite, got {tok!r}")
+    return v
+
+
+def _int(tok: str, path: Path, line: int, what: str) -> int:
+    v = _number(tok, path, line, what)
+    if v != int(v):
+        raise InputError(f"{path}, line {line}: {what} must be a whole number, got {tok!r}")
+    return int(v)
+
+
+def read_pmed(path: str | os.PathLike) -> PmedInstance:
+    """Read an OR-Library p-median file and return its shortest-path distance matrix.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``pmedN.txt`` file (format in the module docstring).
+
+    Returns
+    -------
+    PmedInstance
+
+    Raises
+    ------
+    InputError
+        If the file is missing or not in the pmed format (message names file and line).
+    """
+    p, lines = _read_text(path)
+    body = [(k + 1, ln.split()) for k, ln in enumerate(lines) if ln.strip()]
+    if not body:
+        raise InputError(f"{p}: empty file, expected a first line 'n m p'")
+    line0, head = body[0]
+    if len(head) != 3:
+        raise InputError(
+            f"{p}, line {line0}: expected 'n m p' (3 numbers) on the first line, got {len(head)}"
+        )
+    n = _int(head[0], p, line0, "n (nodes)")
+    m = _int(head[1], p, line0, "m (edges)")
+    pp = _int(head[2], p, line0, "p (medians)")
+    if n < 1 or m < 0 or not (1 <= pp <= n):
+        raise InputError(f"{p}, line {line0}: need n >= 1, m >= 0 and 1 <= p <= n, got {head}")
+    edges = body[1:]
+    if len(edges) < m:
+        raise InputError(f"{p}: header says {m} edges but the file has {len(edges)} edge lines")
+    if len(edges) > m:
+        extra_line = edges[m][0]
+        raise InputError(f"{p}, line {extra_line}: more edge lines than the {m} in the header")
+    arr = np.empty((m, 3))
+    for k, (ln, toks) in enumerate(edges):
+        if len(toks) != 3:
+            raise InputError(f"{p}, line {ln}: expected 'i j cost' (3 numbers), got {len(toks)}")
+        i = _int(toks[0], p, ln, "node i")
+        j = _int(toks[1], p, ln, "node j")
+        if not (1 <= i <= n and 1 <= j <= n):
+            raise InputError(f"{p}, line {ln}: node outside 1..{n}: {i} {j}")
+        c = _number(toks[2], p, ln, "edge cost")
+        if c < 0:
+            raise InputError(f"{p}, line {ln}: negative edge cost {c}")
+        arr[k] = (i - 1, j - 1, c)
+    u = np.minimum(arr[:, 0], arr[:, 1]).astype(np.int64)
+    v = np.maximum(arr[:, 0], arr[:, 1]).astype(np.int64)
+    key = u * n + v
+    # last occurrence wins: unique over the reversed array keeps the first = last line
+    _, idx_rev = np.unique(key[::-1], return_index=True)
+    last = m - 1 - idx_rev
+    loops = u[last] == v[last]
+    last = last[~loops]
+    w = arr[last, 2]
+    uu, vv = u[last], v[last]
+    # dense graph with inf = "no edge", so that zero-length edges survive as explicit zeros
+    g = np.full((n, n), np.inf)
+    g[uu, vv] = w
+    g[vv, uu] = w
+    graph = csgraph_from_dense(g, null_value=np.inf)
+    dist = shortest_path(graph, directed=False)
+    return PmedInstance(_stem(p), pp, dist, int(last.size))
+
+
+def read_cap(path: str | os.PathLike, capacity: float | None = None) -> CapInstance:
+    """Read an OR-Library capacitated warehouse location file (cap41..cap134, capa/capb/capc).
+
+    Parameters
+    ----------
+    path : path-like
+        The instance file.
+    capacity : float, optional
+        Capacity of every site (demand units). Required when the file holds the literal word
+        ``capacity`` (capa/capb/capc); when given it replaces the capacities in the file.
+
+    Returns
+    -------
+    CapInstance
+
+    Raises
+    ------
+    InputError
+        If the file is missing, not in the cap format, or says ``capacity`` and no capacity is
+        given (message names file and line).
+    """
+    p, lines = _read_text(path)
+    toks: list[str] = []
+    tline: list[int] = []
+    for k, ln in enumerate(lines):
+        parts = ln.split()
+        toks.extend(parts)
+        tline.extend([k + 1] * len(parts))
+    if len(toks) < 2:
+        raise InputError(f"{p}: empty or truncated file, expected 'm n' (sites customers) first")
+    m = _int(toks[0], p, tline[0], "m (sites)")
+    n = _int(toks[1], p, tline[1], "n (customers)")
+    if m < 1 or n < 1:
+        raise InputError(f"{p}, line {tline[0]}: need m >= 1 sites and n >= 1 customers")
+    need = 2 + 2 * m + n * (1 + m)
+    if len(toks) < need:
+        last = tline[-1]
+        raise InputError(
+            f"{p}, line {last}: file ended early: {m} sites × {n} customers need {need} values, "
+            f"found {len(toks)}"
+        )
+    if len(toks) > need:
+        raise InputError(
+            f"{p}, line {tline[need]}: unexpected extra value {toks[need]!r} after {n} customers"
+        )
+    cap = np.empty(m)
+    fixed = np.empty(m)
+    for j in range(m):
+        a, b = 2 + 2 * j, 3 + 2 * j
+        if toks[a].lower() == "capacity":
+            if capacity is None:
+                raise InputError(
+                    f"{p}, line {tline[a]}: site capacity is the word 'capacity'; "
+                    "give the capacity (read_cap(..., capacity=N) or --capacity N)"
+                )
+            cap[j] = np.nan
+        else:
+            cap[j] = _number(toks[a], p, tline[a], f"capacity of site {j + 1}")
+        fixed[j] = _number(toks[b], p, tline[b], f"fixed cost of site {j + 1}")
+    if capacity is not None:
+        if not (float(capacity) > 0):
+            raise InputError(f"{p}: capacity must be positive, got {capacity}")
+        cap[:] = float(capacity)
+    start = 2 + 2 * m
+    block = np.array(toks[start:need], dtype=object).reshape(n, 1 + m)
+    try:
+        vals = block.astype(float)
+    except ValueError:
+        for q in range(start, need):
+            _number(toks[q], p, tline[q], "customer demand / cost")
+        raise
+    if not np.isfinite(vals).all():
+        q = start + int(np.argmax(~np.isfinite(vals.ravel())))
+        raise InputError(f"{p}, line {tline[q]}: value must be finite, got {toks[q]!r}")
+    if (vals < 0).any() or (cap < 0).any() or (fixed < 0).any():
+        bad = np.flatnonzero(vals.ravel() < 0)
+        q = start + int(bad[0]) if bad.size else 2
+        raise InputError(f"{p}, line {tline[q]}: negative value {toks[q]!r}")
+    return CapInstance(_stem(p), cap, fixed, vals[:, 0].copy(), vals[:, 1:].copy())
+
+
+def read_optima(path: str | os.PathLike) -> dict[str, float]:
+    """Read an optima file (``name value`` per line; non-numeric header lines are skipped).
+
+    Raises
+    ------
+    InputError
+        If a line has a name but no valid number.
+    """
+    p, lines = _read_text(path)
+    out: dict[str, float] = {}
+    for k, ln in enumerate(lines):
+        parts = ln.split()
+        if len(parts) < 2:
+            continue
+        try:
+            v = float(parts[-1])
+        except ValueError:
+            if k == 0:
+                continue  # header
+            raise InputError(
+                f"{p}, line {k + 1}: expected 'name value', got {ln.strip()!r}"
+            ) from None
+        out[_stem(Path(parts[0]))] = v
+    if not out:
+        raise InputError(f"{p}: no 'name value' lines found")
+    return out
