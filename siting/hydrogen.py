@@ -238,8 +238,13 @@ def load_hydrogen_section(path: str | Path) -> HydrogenSection:
     p = Path(path)
     try:
         raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ScenarioError(f"{p}: cannot read: {str(exc).splitlines()[0]}") from None
+    except OSError as exc:
+        raise ScenarioError(f"{p}: cannot read: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown line)"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError(f"{p}: {where}: YAML syntax error: {problem}") from None
     if not isinstance(raw, dict) or "hydrogen" not in raw:
         raise ScenarioError(f"{p}: hydrogen: missing section")
     return parse_hydrogen_section(raw["hydrogen"], file=p, base_dir=p.resolve().parent)

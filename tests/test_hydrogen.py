@@ -1,0 +1,172 @@
+"""Hydrogen stage: section parsing, node demand, sizes, trips on the joined graph, plan output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from siting import corridor, hydrogen, network
+from siting._errors import ScenarioError
+from siting.frlm_network import round_trips_refuelled
+
+ROOT = Path(__file__).resolve().parent.parent
+SCN = Path(__file__).parent / "data" / "scenarios"
+EXTRACT = Path(__file__).parent / "data" / "beijing_extract" / "extract.graphml"
+
+
+@pytest.fixture(scope="module")
+def small():
+    sec = hydrogen.load_hydrogen_section(SCN / "hydrogen_small.yaml")
+    return hydrogen.prepare_hydrogen(sec, None)
+
+
+def test_olympic_scenario_hydrogen_section_parses():
+    sec = hydrogen.load_hydrogen_section(ROOT / "scenarios" / "olympic_corridor_hydrogen.yaml")
+    assert sec.capacitated and sec.joint.fast_chargers
+    assert {s.size_kg_per_day for s in sec.station_sizes} == {500, 1000}
+
+
+def test_intercity_bev_scenario_section_parses_uncapacitated():
+    sec = hydrogen.load_hydrogen_section(ROOT / "scenarios" / "jjj_intercity_fast_charging.yaml")
+    assert sec.vehicle == "bev" and not sec.capacitated and sec.station_cost_cny == 660000
+
+
+def test_negative_range_is_a_one_line_scenario_error():
+    with pytest.raises(ScenarioError) as e:
+        hydrogen.load_hydrogen_section(SCN / "hydrogen_bad_range.yaml")
+    msg = str(e.value)
+    assert "hydrogen.range_km" in msg and "\n" not in msg and "hydrogen_bad_range.yaml" in msg
+
+
+def test_unknown_node_is_a_one_line_scenario_error():
+    sec = hydrogen.load_hydrogen_section(SCN / "hydrogen_bad_node.yaml")
+    with pytest.raises(ScenarioError, match=r"demand_points\[0\]\.node: unknown corridor node"):
+        hydrogen.prepare_hydrogen(sec, None, file="x.yaml")
+
+
+def test_unknown_fleet_and_missing_station_cost_are_rejected():
+    with pytest.raises(ScenarioError, match="fleet 'car' is not in fleets"):
+        hydrogen.parse_hydrogen_section(
+            {
+                "range_km": 100,
+                "station_cost_cny": 1,
+                "demand_points": [
+                    {"name": "a", "node": "yanqing", "vehicles": 1, "km_per_day": 1, "fleet": "car"}
+                ],
+            }
+        )
+    with pytest.raises(ScenarioError, match="exactly one of station_sizes"):
+        hydrogen.parse_hydrogen_section({"range_km": 100})
+
+
+def test_node_demand_is_vehicles_times_km_times_kg_per_100km(small):
+    row = small.node_demand.iloc[0]
+    assert row["kg_per_day"] == pytest.approx(100 * 200 * 5.2 / 100)  # 1040 kg/day
+    assert "100 vehicles x 200 km/day x 5.2 kg/100 km" in row["basis"]
+
+
+def test_existing_station_is_built_at_no_cost_with_its_size(small):
+    c = small.candidates
+    i = int(np.flatnonzero(c["corridor_node"] == "chongli")[0])
+    assert c["status"].iloc[i] == "built"
+    cost = small.size_cost_cny[i]
+    assert np.isfinite(cost).sum() == 1
+    assert small.size_kg_per_day[i][np.isfinite(cost)][0] == 1000 and np.nanmin(cost) == 0
+
+
+def test_station_loads_stay_within_their_sizes(small):
+    plan = hydrogen.solve_hydrogen(small, None, 40e6)
+    s = plan.sites
+    load = s["trip_fuel_kg_per_day"] + s["node_demand_kg_per_day"]
+    assert (load <= s["size_kg_per_day"] + 1e-6).all()
+    assert s["size_kg_per_day"].isin([500, 1000]).all()
+    assert plan.summary["spent_cny"] <= 40e6
+    assert "h2:chongli" in set(s["site_id"])  # built stays open
+
+
+def test_plan_trips_refuelled_agree_with_a_tank_simulation(small):
+    plan = hydrogen.solve_hydrogen(small, None, 40e6)
+    st = np.zeros(small.lex_nodes.size, bool)
+    chosen = small.candidates["site_id"].isin(plan.sites["site_id"]).to_numpy()
+    st[small.site_pos[chosen]] = True
+    feasible = round_trips_refuelled(small.trips, st, small.section.range_km)
+    # a trip counted as refuelled must be coverable by the open stations
+    assert not (plan.trips["refuelled"].to_numpy() & ~feasible).any()
+    share = plan.summary["flow_refuelled_share"]
+    flow = plan.trips["flow_per_day"].to_numpy()
+    assert share == pytest.approx((flow * plan.trips["served_share"]).sum() / flow.sum(), abs=1e-6)
+    assert 0 < share <= 1
+    assert all(g.geom_type == "LineString" for g in plan.trips.geometry)
+
+
+def test_zero_budget_keeps_only_the_existing_station(small):
+    plan = hydrogen.solve_hydrogen(small, None, 0.0)
+    assert list(plan.sites["site_id"]) == ["h2:chongli"]
+    assert plan.summary["spent_cny"] == 0
+
+
+@pytest.fixture(scope="module")
+def joined():
+    city = network.load_network({"kind": "file", "path": str(EXTRACT)})
+    sec = hydrogen.parse_hydrogen_section(
+        {"range_km": 400, "station_cost_cny": 1e6, "max_snap_km": 60,
+         "trips": {"olympic": True, "logistics": False, "olympic_total_per_day": 100}}
+    )  # fmt: skip
+    return city, hydrogen.prepare_hydrogen(sec, city)
+
+
+def test_trips_on_the_joined_graph_follow_the_lexicographic_tie_rule(joined):
+    city, hp = joined
+    C = corridor.load_corridor()
+    gws = corridor.gateway_nodes(C)
+    # the reference: the corridor module's own rule on the same joined graph (string ids)
+    C2 = C.copy()
+    stand = [(u, v, k) for u, v, k, d in C2.edges(keys=True, data=True)
+             if str(d["name"]).startswith(hydrogen.STAND_IN_LINK)]  # fmt: skip
+    venues = sorted({u for u, _, _ in stand if u not in gws})
+    C2.remove_edges_from(stand)
+    G = corridor.join_with_city(C2, city, gateways=gws + venues, max_snap_km=60)
+    inv = {v: k for k, v in hp.corridor_ids.items()}
+    tab = hp.trip_table
+    for q in range(0, hp.trips.n_trips, 7):
+        got = [inv.get(int(n), int(n)) for n in hp.lex_nodes[hp.trips.path(q)]]
+        ref = corridor.shortest_path_lex(G, tab["origin_node"].iloc[q],
+                                         tab["destination_node"].iloc[q])  # fmt: skip
+        assert got == ref
+
+
+def test_lexicographic_rule_picks_the_smaller_of_two_equal_paths():
+    # two equally long routes a-b-d and a-c-d: the trip must take b ("b" < "c")
+    G = nx.MultiDiGraph(crs="EPSG:4326")
+    for n in "abcd":
+        G.add_node(n, x=0.0, y=0.0)
+    for u, v in ("ab", "bd", "ac", "cd"):
+        for s, t in ((u, v), (v, u)):
+            G.add_edge(s, t, length=1000.0, travel_time=60.0)
+    H, ids, lex = hydrogen._int_graph(G)
+    from siting.frlm_network import shortest_path_trips
+
+    pos = {int(v): i for i, v in enumerate(lex)}
+    uv = [(pos[u], pos[v]) for u, v in H.edges()]
+    t = shortest_path_trips(len(lex), [a for a, _ in uv], [b for _, b in uv], [1.0] * len(uv),
+                            [pos[ids["a"]]], [pos[ids["d"]]], [1.0], directed=True)  # fmt: skip
+    inv = {v: k for k, v in ids.items()}
+    assert [inv[int(lex[i])] for i in t.path(0)] == ["a", "b", "d"]
+    assert corridor.shortest_path_lex(G, "a", "d") == ["a", "b", "d"]
+
+
+def test_beijing_venues_route_over_the_city_graph_when_joined(joined):
+    city, hp = joined
+    inv = {v: k for k, v in hp.corridor_ids.items()}
+    city_nodes = set(city.nodes)
+    tab = hp.trip_table
+    beijing = tab["origin_node"].str.startswith("bj_") & ~tab["destination_node"].str.startswith(
+        "bj_"
+    )
+    q = int(np.flatnonzero(beijing.to_numpy())[0])
+    path = hp.lex_nodes[hp.trips.path(q)]
+    assert any(int(n) in city_nodes for n in path)
+    assert inv.get(int(path[1])) != "gw_g6"  # not the stand-in link straight to the gateway
