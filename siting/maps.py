@@ -243,7 +243,8 @@ def _demand_classes(values: np.ndarray) -> np.ndarray:
     pos = values[values > 0]
     if len(pos) == 0:
         return np.zeros(0)
-    qs = np.quantile(pos, np.linspace(0, 1, len(DEMAND_PALETTE) + 1)[1:-1])
+    k = min(len(DEMAND_PALETTE), len(np.unique(pos)))
+    qs = np.quantile(pos, np.linspace(0, 1, k + 1)[1:-1])
     out = []
     for q in qs:
         if q <= 0:
@@ -267,7 +268,11 @@ def _add_demand(m: folium.Map, plan: Plan) -> dict[str, Any] | None:
         return None
     breaks = _demand_classes(values)
     cls = np.searchsorted(breaks, values, side="right")
-    palette = DEMAND_PALETTE[-(len(breaks) + 1) :] if len(breaks) < 5 else DEMAND_PALETTE
+    # fewer classes are spread over the palette; one or two avoid its near-white end
+    n_cls = len(breaks) + 1
+    start = {1: 4, 2: 2}.get(n_cls, 0)
+    idx = np.rint(np.linspace(start, len(DEMAND_PALETTE) - 1, n_cls)).astype(int)
+    palette = tuple(DEMAND_PALETTE[i] for i in idx)
 
     limit = _max_travel_min(plan)
     served = pd.to_numeric(_col(dem, "served_share"), errors="coerce").to_numpy(float)
@@ -279,6 +284,7 @@ def _add_demand(m: folium.Map, plan: Plan) -> dict[str, Any] | None:
     ]
     geoms = dem.geometry.to_numpy()
     is_point = shapely.get_type_id(geoms) == 0
+    per = "per demand point" if is_point.all() else "per cell"
     fc = _features(_round_geoms(geoms), tips)
 
     def style(feature: dict[str, Any]) -> dict[str, Any]:
@@ -288,14 +294,14 @@ def _add_demand(m: folium.Map, plan: Plan) -> dict[str, Any] | None:
             "color": "#ffffff",
             "weight": 0.4,
             "opacity": 0.7,
-            "radius": 6,
+            "radius": 9,
         }
 
     folium.GeoJson(
         fc,
-        name=f"Demand, {unit} per cell",
+        name=f"Demand, {unit} {per}",
         style_function=style,
-        marker=folium.CircleMarker(radius=6) if is_point.all() else None,
+        marker=folium.CircleMarker(radius=9) if is_point.all() else None,
         tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False),
         smooth_factor=0.5,
     ).add_to(m)
@@ -329,7 +335,13 @@ def _add_demand(m: folium.Map, plan: Plan) -> dict[str, Any] | None:
             class_name="siting-hatch",
             interactive=False,  # hovering still reaches the cells' own tooltips underneath
         ).add_to(m)
-    return {"unit": unit, "breaks": breaks, "palette": palette, "uncovered": bool(unc.any())}
+    return {
+        "unit": unit,
+        "per": per,
+        "breaks": breaks,
+        "palette": palette,
+        "uncovered": bool(unc.any()),
+    }
 
 
 def _cell_tip(v: float, s: float, c: bool, t: float, unit: str, limit: float | None) -> str:
@@ -627,13 +639,13 @@ def _legend_html(
     rows: list[str] = []
     if demand is not None:
         unit = demand["unit"]
-        rows.append(f"<h4>Demand, {unit} per cell</h4>")
+        rows.append(f"<h4>Demand, {unit} {demand['per']}</h4>")
         edges = [0.0, *demand["breaks"]]
         for i, colour in enumerate(demand["palette"]):
             lo = edges[i] if i < len(edges) else None
             hi = demand["breaks"][i] if i < len(demand["breaks"]) else None
             if hi is None:
-                text = f"≥ {fmt_num(lo, 2)}" if lo else "all cells"
+                text = f"≥ {fmt_num(lo, 2)}" if lo else "all"
             elif i == 0:
                 text = f"&lt; {fmt_num(hi, 2)}"
             else:
@@ -680,9 +692,10 @@ def _legend_html(
             f'fill="{CANDIDATE_COLOUR}"/></svg>candidate site not chosen (layer off by default)'
             "</div>"
         )
+    blank = "Cells without demand are not drawn. " if demand and demand["per"] == "per cell" else ""
     rows.append(
-        '<div class="note">Cells without demand are not drawn. Travel times are by car on the '
-        "road network. Road and site data © OpenStreetMap contributors (ODbL).</div>"
+        f'<div class="note">{blank}Travel times are by car on the road network. '
+        "Road and site data © OpenStreetMap contributors (ODbL).</div>"
     )
     return f'<div class="siting-box siting-legend">{"".join(rows)}</div>'
 
