@@ -37,6 +37,10 @@ grid connection, civil works) applies when both are built. A continuous ``w_j`` 
 only loosens the budget, an optimum may set ``w_j = min(y_a, y_b)`` and the saving is reported
 from the open sites themselves. With a split budget half the saving is credited to each kind's
 row (documented convention).
+
+Among plans with equal shares the cheaper one is preferred: a second solve (``min_cost=True``,
+default) minimises the money spent subject to the objective staying within :data:`TIE_BREAK` of
+the first optimum (bound and gap are those of the first solve).
 """
 
 from __future__ import annotations
@@ -56,6 +60,10 @@ from siting.models._solution import Solution
 from siting.models._validate import time_and_gap, vector
 
 log = logging.getLogger(__name__)
+
+#: Second phase: the objective may fall at most this much (absolute, in shares) while the cost of
+#: the plan is minimised, so that no money is spent on sites that add nothing.
+TIE_BREAK = 1e-9
 
 __all__ = [
     "Colocation",
@@ -355,6 +363,7 @@ def joint_siting(
     mip_gap: float = 1e-9,
     threads: int | None = None,
     warm_start_open: Mapping[str, Sequence[int]] | None = None,
+    min_cost: bool = True,
 ) -> Solution:
     """Solve components already added to ``builder`` jointly, under one or per-kind budgets.
 
@@ -379,6 +388,8 @@ def joint_siting(
         HiGHS threads.
     warm_start_open : mapping component name -> site positions, optional
         Open sites of an earlier plan, offered as a starting point (ignored when infeasible).
+    min_cost : bool
+        Second solve for the cheapest plan with the same objective (see the module docstring).
 
     Returns
     -------
@@ -485,7 +496,34 @@ def joint_siting(
         if res.status != "infeasible":
             msg = f"no plan found within the time limit ({res.message})"
         return Solution.infeasible(msg, seconds=res.seconds, build_seconds=build_s)
+    if min_cost:
+        res = _cheapest(milp, comps, res, time_limit, threads)
     return _solution(res, comps, w_pairs, budgets, build_s)
+
+
+def _cheapest(milp: Milp, comps: list[Component], res: Any, time_limit, threads) -> Any:
+    """Re-solve for the cheapest plan whose objective is within TIE_BREAK of ``res``."""
+    cost = np.zeros(milp.num_cols)
+    for comp in comps:
+        np.add.at(cost, comp.cost_cols, comp.cost_vals)
+    if not cost.any():
+        return res
+    nz = np.flatnonzero(milp.c)
+    A = sp.vstack([milp.A, sp.csr_matrix((milp.c[nz], (np.zeros(nz.size), nz)),
+                                         shape=(1, milp.num_cols))]).tocsr()  # fmt: skip
+    floor = float(milp.c @ res.x) - TIE_BREAK
+    second = Milp(
+        name="joint_siting_cheapest", sense="min", c=cost, A=A,
+        row_lower=np.r_[milp.row_lower, floor], row_upper=np.r_[milp.row_upper, np.inf],
+        col_lower=milp.col_lower, col_upper=milp.col_upper, integer=milp.integer,
+    )  # fmt: skip
+    limit = None if time_limit is None else max(0.25 * time_limit, 1.0)
+    r2 = solve_milp(second, time_limit=limit, mip_gap=1e-9, threads=threads, warm_start=res.x)
+    if r2.x is None or float(cost @ r2.x) > float(cost @ res.x):
+        return res
+    res.x = r2.x
+    res.seconds += r2.seconds
+    return res
 
 
 def _warm_start(
@@ -573,9 +611,10 @@ def _solution(res: Any, comps: list[Component], w_pairs: list, budgets: dict, bu
     details["colocated"] = coloc
     details["budgets_cny"] = dict(budgets)
     details["x"] = x
+    objective = float(sum(d["weight"] * d["share"] for d in details["components"].values()))
     return Solution(
         status=res.status,
-        objective=float(res.objective),
+        objective=objective,
         bound=float(res.bound),
         gap=float(res.gap),
         open=np.concatenate(open_all) if open_all else np.zeros(0, np.int64),
