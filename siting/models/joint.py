@@ -574,7 +574,9 @@ def _solution(res: Any, comps: list[Component], w_pairs: list, budgets: dict, bu
         sc = comp.site_cols
         is_open = x[sc] > 0.5
         value = float(comp.objective_vals @ x[comp.objective_cols])
-        cost = float(comp.cost_vals @ np.round(x[comp.cost_cols], 9))
+        xc = x[comp.cost_cols]
+        xc = np.where(np.abs(xc - np.round(xc)) < 1e-6, np.round(xc), xc)  # solver tolerance
+        cost = float(comp.cost_vals @ xc)
         spent[comp.kind] = spent.get(comp.kind, 0.0) + cost
         d: dict[str, Any] = {
             "kind": comp.kind,
