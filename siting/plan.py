@@ -84,6 +84,9 @@ class Prepared:
     timings: dict[str, float] = field(default_factory=dict)
     data_sources: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Hydrogen stage outputs (:class:`siting.hydrogen.HydrogenPrepared`) when the scenario has
+    #: a ``hydrogen:`` section.
+    hydrogen: Any = None
 
 
 def _stage(progress: Progress, name: str) -> float:
@@ -283,7 +286,18 @@ def prepare(scenario: Scenario, *, progress: Progress = None) -> Prepared:
         arrays, dem["node"].to_numpy(), cands["node"].to_numpy(), scenario.coverage.max_travel_min
     )
     timings["travel"] = time.perf_counter() - t
-    return Prepared(scenario, G, arrays, area, districts, dem, cands, tt, timings, sources, notes)
+    prepared = Prepared(
+        scenario, G, arrays, area, districts, dem, cands, tt, timings, sources, notes
+    )
+    if scenario.hydrogen is not None:
+        from siting import hydrogen
+
+        t = _stage(progress, "hydrogen")
+        prepared.hydrogen = hydrogen.prepare_hydrogen(
+            scenario.hydrogen, G, base_dir=scenario.base_dir, file=scenario.path
+        )
+        timings["hydrogen"] = time.perf_counter() - t
+    return prepared
 
 
 # ----------------------------------------------------------------------------- solve
@@ -394,6 +408,20 @@ def solve_prepared(
     budget = float(scn.budget_cny if budget_cny is None else budget_cny)
     if not (budget >= 0 and math.isfinite(budget)):
         raise InputError(f"budget_cny must be a finite number >= 0, got {budget_cny}")
+    if prepared.hydrogen is not None:
+        from siting import hydrogen
+
+        return hydrogen.solve_hydrogen(
+            prepared.hydrogen,
+            prepared if scn.hydrogen.joint.fast_chargers else None,
+            budget,
+            keep_open=keep_open,
+            warm_start=warm_start,
+            time_limit=scn.solver.time_limit_s,
+            mip_gap=scn.solver.mip_gap,
+            threads=scn.solver.threads,
+            scenario=scn,
+        )
     cands = prepared.candidates
     sid = cands["site_id"]
     status = cands["status"].to_numpy()

@@ -278,6 +278,8 @@ class Scenario(Section):
     solver: Solver = Field(default_factory=Solver)
     outputs: Outputs = Field(default_factory=Outputs)
     phases: list[Phase] = Field(default_factory=list)
+    #: Hydrogen stations / flow refuelling / joint siting (:mod:`siting.hydrogen`).
+    hydrogen: HydrogenSection | None = None
     #: The scenario file (set by :func:`load_scenario`; None for scenarios built in code).
     path: Path | None = Field(default=None, exclude=True)
 
@@ -475,3 +477,9 @@ def load_scenario(path: str | Path) -> Scenario:
     _check_districts(scn, file)
     scn.path = file.resolve()
     return scn
+
+
+# The hydrogen section imports ``Section`` from this module, so it is bound last.
+from siting.hydrogen import HydrogenSection  # noqa: E402
+
+Scenario.model_rebuild()
