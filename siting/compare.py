@@ -677,7 +677,9 @@ def budget_curve_png(comp: Comparison, dpi: int = 120) -> bytes:
     x = t["budget_cny"].to_numpy(float) / 1e6
     optimal = (t["status"] == "optimal").to_numpy()
     series = []
-    if t["demand_covered_share"].notna().any():
+    flow = t["flow_refuelled_share"]
+    dem = t["demand_covered_share"]
+    if dem.notna().any() and not (flow.notna().any() and dem.fillna(0).eq(0).all()):
         series.append(("demand covered", t["demand_covered_share"].to_numpy(float) * 100, "C0"))
     if t["flow_refuelled_share"].notna().any():
         series.append(
@@ -1065,8 +1067,12 @@ def compare_command(
 
     def show(done: int, total: int, label: str, plan: Plan) -> None:
         m = _metrics(plan)
-        share = m["demand_covered_share"]
-        cov = f"covered {share:.1%}" if math.isfinite(share) else f"objective {m['objective']:.6g}"
+        parts = []
+        if math.isfinite(m["demand_covered_share"]):
+            parts.append(f"demand covered {m['demand_covered_share']:.1%}")
+        if math.isfinite(m["flow_refuelled_share"]):
+            parts.append(f"flow refuelled {m['flow_refuelled_share']:.1%}")
+        cov = ", ".join(parts) or f"objective {m['objective']:.6g}"
         typer.echo(
             f"[{done}/{total}] {label}: {m['status']}, {cov}, "
             f"{m['sites_fast_charger'] + m['sites_hydrogen']} sites, {m['solve_seconds']:.1f} s",
