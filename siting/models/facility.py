@@ -23,7 +23,12 @@ from siting._errors import ModelInputError
 from siting.models import _validate as V
 from siting.models._milp import Milp, MilpBuilder, MilpResult, ModelHandle, solve_from_open
 from siting.models._solution import Solution
-from siting.models.pmedian import _assignment_solution, _Prep, _prepare, add_radius_assignment
+from siting.models.pmedian import (
+    _assignment_solution,
+    _Prep,
+    _prepare,
+    add_radius_assignment,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +59,10 @@ def add_facility_location(
     )
     blocks: dict[str, np.ndarray] = {}
     if capacity is None:
-        z, zc = add_radius_assignment(
+        z, zc, zd, zv = add_radius_assignment(
             builder, assign_cost, np.ones(n_d), y, required=required, name="z"
         )
-        blocks["z"] = z
+        blocks.update({"z": z, "z_demand": zd, "z_dist": zv})
         obj_cols, obj_coefs = z, zc
     else:
         ii, jj = np.nonzero(np.isfinite(assign_cost))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -77,7 +78,7 @@ def add_radius_assignment(
     max_rank: int | None = None,
     required: np.ndarray | None = None,
     name: str = "z",
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Add radius (sorted distinct distances) rows charging each demand its nearest open site.
 
     Parameters
@@ -100,7 +101,9 @@ def add_radius_assignment(
 
     Returns
     -------
-    (z_cols, z_cost) : the new columns and their objective coefficients.
+    (z_cols, z_cost, z_demand, z_dist) : the new columns, their objective coefficients, the
+    demand point of each and its distance level ``D_i^k`` (the last level per point has
+    upper bound 0).
     """
     n_d = cost.shape[0]
     order = np.argsort(cost, axis=1, kind="stable")
@@ -164,7 +167,7 @@ def add_radius_assignment(
         lower=np.where(is_first, 1.0, 0.0),
         doc="z_i^k >= z_i^(k-1) - sum of y_j at distance D_i^k (z_i^0 = 1)",
     )
-    return z_cols, z_cost
+    return z_cols, z_cost, demand_of_row, dval
 
 
 def add_assignment(
@@ -236,11 +239,11 @@ def add_p_median(
     blocks: dict[str, np.ndarray] = {}
     if formulation == "radius":
         n_allowed = int((~forbidden).sum())
-        z, zc = add_radius_assignment(
+        z, zc, zd, zv = add_radius_assignment(
             builder, cost, weights, y, max_rank=n_allowed - p, required=required
         )
         obj_cols, obj_coefs = z, zc
-        blocks["z"] = z
+        blocks.update({"z": z, "z_demand": zd, "z_dist": zv})
     else:
         x, ii, jj = add_assignment(builder, cost, weights, y)
         obj_cols, obj_coefs = x, weights[ii] * cost[ii, jj]
@@ -384,9 +387,45 @@ def p_median(
     if milp is None or h is None:
         return Solution.infeasible(prep.reason, build_seconds=build_s)
     res = solve_from_open(
-        milp, h.site_cols, warm_start_open, time_limit=time_limit, mip_gap=mip_gap
+        milp,
+        h.site_cols,
+        warm_start_open,
+        time_limit=time_limit,
+        mip_gap=mip_gap,
+        complete=radius_start(milp, h, prep.cost, p=int(p)),
     )
     return _assignment_solution(res, h, prep, build_s)
+
+
+def radius_start(
+    milp: Milp, h: ModelHandle, cost: np.ndarray, p: int | None = None
+) -> Callable[[np.ndarray], np.ndarray | None] | None:
+    """Closed-form warm-start completion for the radius formulation (None for other forms).
+
+    Given the 0/1 open-site vector, sets ``z_i^k = 1`` exactly when no open site is within
+    ``D_i^k``; returns None when the plan breaks a bound (required/forbidden, count ``p``, or a
+    demand point beyond its last kept level).
+    """
+    if "z" not in h.blocks:
+        return None
+    z, zd, zv = h.blocks["z"], h.blocks["z_demand"], h.blocks["z_dist"]
+
+    def complete(y: np.ndarray) -> np.ndarray | None:
+        lo, up = milp.col_lower[h.site_cols], milp.col_upper[h.site_cols]
+        if (y < lo).any() or (y > up).any() or (p is not None and int(y.sum()) != p):
+            return None
+        if not y.any():
+            return None
+        dmin = cost[:, y > 0.5].min(axis=1)
+        zval = (zv < dmin[zd]).astype(float)
+        if (zval > milp.col_upper[z]).any():
+            return None
+        x = np.zeros(milp.num_cols)
+        x[h.site_cols] = y
+        x[z] = zval
+        return x
+
+    return complete
 
 
 def _assignment_solution(
