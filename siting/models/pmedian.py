@@ -386,6 +386,10 @@ def p_median(
     build_s = time.perf_counter() - t0
     if milp is None or h is None:
         return Solution.infeasible(prep.reason, build_seconds=build_s)
+    if warm_start_open is None:
+        warm_start_open = greedy_interchange(
+            prep.cost, int(p), prep.weights, prep.required, prep.forbidden
+        )
     res = solve_from_open(
         milp,
         h.site_cols,
