@@ -1,0 +1,172 @@
+"""max_coverage / set_cover against exhaustive enumeration (hypothesis) and spopt MCLP / LSCP."""
+
+import itertools
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from siting import ModelInputError
+from siting.models import max_coverage, set_cover
+
+
+@st.composite
+def instances(draw):
+    n = draw(st.integers(1, 7))
+    m = draw(st.integers(1, 6))
+    cov = np.array(draw(st.lists(st.booleans(), min_size=n * m, max_size=n * m))).reshape(n, m)
+    w = np.array(draw(st.lists(st.integers(0, 9), min_size=n, max_size=n)), dtype=float)
+    cost = np.array(draw(st.lists(st.integers(0, 5), min_size=m, max_size=m)), dtype=float)
+    roles = draw(st.lists(st.sampled_from(["", "", "req", "forb"]), min_size=m, max_size=m))
+    req = [j for j, r in enumerate(roles) if r == "req"]
+    forb = [j for j, r in enumerate(roles) if r == "forb"]
+    budget = float(draw(st.integers(0, 12)))
+    p = draw(st.one_of(st.none(), st.integers(1, m)))
+    return cov, w, cost, req, forb, budget, p
+
+
+def _subsets(m, req, forb):
+    free = [j for j in range(m) if j not in req and j not in forb]
+    for k in range(len(free) + 1):
+        for s in itertools.combinations(free, k):
+            yield sorted([*req, *s])
+
+
+@settings(max_examples=120, deadline=None)
+@given(instances())
+def test_max_coverage_matches_enumeration(inst):
+    cov, w, cost, req, forb, budget, p = inst
+    best = None
+    for s in _subsets(cov.shape[1], req, forb):
+        if cost[s].sum() > budget or (p is not None and len(s) > p):
+            continue
+        val = float(w[cov[:, s].any(axis=1)].sum()) if s else 0.0
+        best = val if best is None else max(best, val)
+    sol = max_coverage(sp.csr_matrix(cov), w, cost, budget, p, required=req, forbidden=forb)
+    if best is None:
+        assert sol.status == "infeasible" and sol.message
+        return
+    assert sol.status == "optimal"
+    assert sol.objective == pytest.approx(best)
+    assert cost[sol.open].sum() <= budget + 1e-9 and sol.details["spent"] <= budget + 1e-9
+    assert set(req) <= set(sol.open) and not set(forb) & set(sol.open)
+    assert p is None or sol.open.size <= p
+    covered = cov[:, sol.open].any(axis=1) if sol.open.size else np.zeros(len(w), bool)
+    assert np.array_equal(sol.assignment, covered)
+
+
+@settings(max_examples=120, deadline=None)
+@given(instances())
+def test_set_cover_matches_enumeration(inst):
+    cov, _, cost, req, forb, _, _ = inst
+    allowed = [j for j in range(cov.shape[1]) if j not in forb]
+    coverable = cov[:, allowed].any(axis=1)
+    best = min(
+        cost[s].sum()
+        for s in _subsets(cov.shape[1], req, forb)
+        if (cov[:, s].any(axis=1) if s else np.zeros(len(coverable), bool))[coverable].all()
+    )
+    sol = set_cover(sp.csr_matrix(cov), cost, required=req, forbidden=forb)
+    assert sol.status == "optimal" and sol.objective == pytest.approx(best)
+    assert set(sol.details["uncoverable"]) == set(np.flatnonzero(~coverable))
+    assert sol.assignment[coverable].all()
+
+
+def _spopt_case(seed):
+    rng = np.random.default_rng(seed)
+    pts = rng.random((40, 2))
+    sites = rng.random((12, 2))
+    d = np.linalg.norm(pts[:, None, :] - sites[None, :, :], axis=2)
+    return d, rng.integers(1, 20, 40).astype(float)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_max_coverage_equals_spopt_mclp_with_equal_costs(seed):
+    pulp = pytest.importorskip("pulp")
+    locate = pytest.importorskip("spopt.locate")
+    d, w = _spopt_case(seed)
+    radius, p = 0.25, 3
+    mclp = locate.MCLP.from_cost_matrix(d, w, service_radius=radius, p_facilities=p)
+    mclp = mclp.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=60))
+    ref = float(pulp.value(mclp.problem.objective))
+    sol = max_coverage(sp.csr_matrix(d <= radius), w, np.ones(12), budget=p)
+    assert sol.status == "optimal" and sol.objective == pytest.approx(ref)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_set_cover_equals_spopt_lscp_with_equal_costs(seed):
+    pulp = pytest.importorskip("pulp")
+    locate = pytest.importorskip("spopt.locate")
+    d, _ = _spopt_case(seed)
+    radius = float(np.sort(d, axis=1)[:, 0].max()) + 0.05  # every point coverable
+    lscp = locate.LSCP.from_cost_matrix(d, service_radius=radius)
+    lscp = lscp.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=60))
+    ref = float(pulp.value(lscp.problem.objective))
+    sol = set_cover(sp.csr_matrix(d <= radius), np.ones(12))
+    assert sol.status == "optimal" and sol.objective == pytest.approx(ref)
+
+
+def test_modules_size_plugs_to_demand_and_budget():
+    # two points of 30 kWh/day, one site covering both; a module serves 25 kWh/day
+    cov = sp.csr_matrix(np.array([[1], [1]], dtype=bool))
+    w = np.array([30.0, 30.0])
+    sol = max_coverage(cov, w, [100.0], budget=300.0, module_capacity=25.0, module_cost=100.0)
+    assert sol.status == "optimal"
+    assert sol.details["modules"].tolist() == [2] and sol.objective == pytest.approx(50.0)
+    assert sol.details["spent"] == pytest.approx(300.0)
+    assert sol.details["served"].tolist() == pytest.approx([50.0])
+    more = max_coverage(
+        cov, w, [100.0], budget=300.0, module_capacity=25.0, module_cost=100.0, existing_modules=[1]
+    )
+    assert more.details["modules"].tolist() == [3] and more.objective == pytest.approx(60.0)
+
+
+def test_modules_split_demand_between_sites():
+    cov = sp.csr_matrix(np.array([[1, 1]], dtype=bool))
+    sol = max_coverage(cov, [40.0], [0.0, 0.0], budget=0.0, module_capacity=20.0, max_modules=1)
+    assert sol.objective == pytest.approx(40.0) and sol.open.tolist() == [0, 1]
+    assert sol.assignment.tolist() == pytest.approx([1.0])
+
+
+def test_required_sites_over_budget_say_why():
+    cov = sp.csr_matrix(np.eye(3, dtype=bool))
+    sol = max_coverage(cov, np.ones(3), [6e6, 6e6, 1e6], 10e6, required=[0, 1])
+    assert sol.status == "infeasible"
+    assert sol.message == "required sites alone cost 12.0 M CNY > budget 10.0 M CNY"
+
+
+def test_warm_start_from_a_bigger_budget_is_ignored_when_infeasible():
+    rng = np.random.default_rng(5)
+    cov = sp.csr_matrix(rng.random((30, 10)) < 0.3)
+    w, c = rng.random(30), rng.integers(1, 4, 10).astype(float)
+    big = max_coverage(cov, w, c, 12.0)
+    small = max_coverage(cov, w, c, 3.0, warm_start_open=big.open)
+    ref = max_coverage(cov, w, c, 3.0)
+    assert small.status == "optimal" and small.objective == pytest.approx(ref.objective)
+    again = max_coverage(cov, w, c, 12.0, warm_start_open=big.open)
+    assert again.objective == pytest.approx(big.objective)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"weights": [1.0]}, "weights must have length 2"),
+        ({"site_cost": [-1.0, 1.0]}, "negative"),
+        ({"budget": -1}, "budget"),
+        ({"p": 5}, "larger than the number of sites"),
+        ({"module_cost": 3.0}, "module_capacity"),
+        ({"module_capacity": 0.0}, "module_capacity must be > 0"),
+    ],
+)
+def test_bad_input_raises_clear_error(kwargs, needle):
+    args = {
+        "coverage": sp.csr_matrix(np.ones((2, 2), dtype=bool)),
+        "weights": [1.0, 2.0],
+        "site_cost": [1.0, 1.0],
+        "budget": 1.0,
+    }
+    args.update(kwargs)
+    with pytest.raises(ModelInputError, match=needle):
+        max_coverage(**args)
