@@ -23,15 +23,19 @@ from siting.models.facility import (
     build_facility_location,
     facility_location,
 )
+from siting.models.frlm import FlowRefuellingHandle, Trips, add_flow_refuelling, flow_refuelling
 from siting.models.pmedian import add_p_median, build_p_median, p_median
 
 __all__ = [
+    "FlowRefuellingHandle",
     "Milp",
     "MilpBuilder",
     "MilpResult",
     "ModelHandle",
     "Solution",
+    "Trips",
     "add_facility_location",
+    "add_flow_refuelling",
     "add_max_coverage",
     "add_p_median",
     "add_set_cover",
@@ -40,6 +44,7 @@ __all__ = [
     "build_p_median",
     "build_set_cover",
     "facility_location",
+    "flow_refuelling",
     "max_coverage",
     "p_median",
     "set_cover",
