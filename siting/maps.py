@@ -410,10 +410,12 @@ def _icon_html(kind: str, size: float, label: str) -> str:
     else:
         shape = (
             f'<circle cx="{s / 2}" cy="{s / 2}" r="{s / 2 - 1.5}" fill="{CHARGER_COLOUR}" '
-            f'stroke="#fff" stroke-width="2"/>'
+            f'stroke="#fff" stroke-width="1.2"/>'
         )
         text_colour = "#fff"
-    fs = max(9, round(s * 0.42))
+    fs = max(8, round(s * 0.5))
+    if kind != "hydrogen" and s < 13:
+        label = ""  # too small to read: the popup and tooltip carry the number
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{s}" height="{s}" '
         f'viewBox="0 0 {s} {s}">{shape}<text x="50%" y="50%" dy="0.35em" '
@@ -425,7 +427,7 @@ def _icon_html(kind: str, size: float, label: str) -> str:
 def charger_marker_px(plugs: float) -> float:
     """Marker diameter (px) of a fast charger with ``plugs`` plugs (area grows with plugs)."""
     p = _finite(plugs) or 1.0
-    return float(np.clip(14 + 6 * math.sqrt(max(p, 1.0)), 20, 46))
+    return float(np.clip(6 + 2.2 * math.sqrt(max(p, 1.0)), 10, 20))
 
 
 def hydrogen_marker_px(kg_per_day: float) -> float:
