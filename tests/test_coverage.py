@@ -82,6 +82,7 @@ def _spopt_case(seed):
     return d, rng.integers(1, 20, 40).astype(float)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_max_coverage_equals_spopt_mclp_with_equal_costs(seed):
     pulp = pytest.importorskip("pulp")
@@ -95,6 +96,7 @@ def test_max_coverage_equals_spopt_mclp_with_equal_costs(seed):
     assert sol.status == "optimal" and sol.objective == pytest.approx(ref)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_set_cover_equals_spopt_lscp_with_equal_costs(seed):
     pulp = pytest.importorskip("pulp")
