@@ -33,6 +33,7 @@ import html
 import io
 import logging
 import math
+import multiprocessing
 import os
 import re
 import shutil
@@ -246,8 +247,13 @@ def _free_sweep(
                 client.close()
     else:
         initargs = (prepared, None) if ship_prepared else (None, scenario)
+        # "spawn", not fork: a forked child inherits HiGHS's thread pool without its threads
+        # and spins forever in its first solve
         with ProcessPoolExecutor(
-            max_workers=len(chains), initializer=_init_worker, initargs=initargs
+            max_workers=len(chains),
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=initargs,
         ) as pool:
             futures = [pool.submit(_worker_chain, c) for c in chains]
             for fut in as_completed(futures):
