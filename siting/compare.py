@@ -546,7 +546,7 @@ def _check(comp: Comparison) -> list[str]:
                     "within the MIP gap"
                 )
     for n in notes:
-        log.warning(n)
+        log.info(n)
     return notes
 
 
@@ -740,6 +740,18 @@ def budget_curve_png(comp: Comparison, dpi: int = 120) -> bytes:
             textcoords="offset points",
             arrowprops={"arrowstyle": "->", "color": "0.4"},
             fontsize=9,
+        )
+    elif comp.mode != "phases" and len(x) >= 3 and x[-1] > x[0]:
+        slope = (series[0][1][-1] - series[0][1][0]) / (x[-1] - x[0])
+        ax.text(
+            0.02,
+            0.97,
+            f"no knee in this range: about {slope:.3g} {'pp' if unit == '%' else 'units'} "
+            "per extra million CNY throughout",
+            transform=ax.transAxes,
+            va="top",
+            fontsize=9,
+            color="0.3",
         )
     if comp.mode == "phases":
         for xi, y, r in zip(x, series[0][1], comp.runs, strict=True):
