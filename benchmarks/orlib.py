@@ -230,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
                 row(f"random{n}_m{m}_p{p}", sol, None)
             note("random pmed21-40-size family: total s", f"{t_fam:.1f}")
             note("OR-Library pmed1-20 given + random 21-40: total s", f"{total + t_fam:.1f}")
+            total += t_fam
     else:
         for f in a.files:
             inst = read_cap(f, capacity=a.capacity)
