@@ -113,9 +113,9 @@ def test_invalid_sections_name_their_field(patch, field):
     assert str(info.value).startswith(f"x.yaml: {field}"), str(info.value)
 
 
-def test_adding_an_optional_section_is_a_subclass_away():
-    # the hydrogen engineer adds `hydrogen: HydrogenSection | None = None` to Scenario; until
-    # then the key is rejected like any unknown key
-    with pytest.raises(ScenarioError, match="hydrogen: unknown key"):
+def test_hydrogen_section_is_validated_like_the_rest():
+    # the optional hydrogen section is part of the schema: its own fields are checked and named
+    with pytest.raises(ScenarioError, match=r"^x\.yaml: hydrogen\.range_km: missing"):
         parse_scenario({**_minimal(), "hydrogen": {}}, file="x.yaml")
+    assert parse_scenario(_minimal(), file="x.yaml").hydrogen is None
     assert "phases" in Scenario.model_fields
