@@ -25,7 +25,14 @@ from scipy.sparse.csgraph import csgraph_from_dense, shortest_path
 
 from siting._errors import InputError
 
-__all__ = ["CapInstance", "PmedInstance", "read_cap", "read_optima", "read_pmed"]
+__all__ = [
+    "CapInstance",
+    "PmedInstance",
+    "pmed_distance",
+    "read_cap",
+    "read_optima",
+    "read_pmed",
+]
 
 
 @dataclass
@@ -168,23 +175,46 @@ def read_pmed(path: str | os.PathLike) -> PmedInstance:
         if c < 0:
             raise InputError(f"{p}, line {ln}: negative edge cost {c}")
         arr[k] = (i - 1, j - 1, c)
-    u = np.minimum(arr[:, 0], arr[:, 1]).astype(np.int64)
-    v = np.maximum(arr[:, 0], arr[:, 1]).astype(np.int64)
+    dist, n_edges = pmed_distance(n, arr[:, 0], arr[:, 1], arr[:, 2])
+    return PmedInstance(_stem(p), pp, dist, n_edges)
+
+
+def pmed_distance(n: int, i: np.ndarray, j: np.ndarray, cost: np.ndarray) -> tuple[np.ndarray, int]:
+    """All-pairs shortest-path lengths of an OR-Library p-median graph given as an edge list.
+
+    Parameters
+    ----------
+    n : int
+        Number of nodes.
+    i, j : ndarray of int (m,)
+        0-based end nodes of each undirected edge, in file order.
+    cost : ndarray (m,)
+        Edge length (the file's units). When an edge appears more than once **the last one
+        counts** (Beasley's rule); self-loops are ignored.
+
+    Returns
+    -------
+    (distance, num_edges) : ndarray (n, n) of shortest-path lengths (inf between components) and
+    the number of distinct edges used.
+    """
+    i = np.asarray(i, dtype=np.int64)
+    j = np.asarray(j, dtype=np.int64)
+    cost = np.asarray(cost, dtype=float)
+    m = i.size
+    u, v = np.minimum(i, j), np.maximum(i, j)
     key = u * n + v
     # last occurrence wins: unique over the reversed array keeps the first = last line
     _, idx_rev = np.unique(key[::-1], return_index=True)
     last = m - 1 - idx_rev
-    loops = u[last] == v[last]
-    last = last[~loops]
-    w = arr[last, 2]
+    last = last[u[last] != v[last]]
+    w = cost[last]
     uu, vv = u[last], v[last]
     # dense graph with inf = "no edge", so that zero-length edges survive as explicit zeros
     g = np.full((n, n), np.inf)
     g[uu, vv] = w
     g[vv, uu] = w
     graph = csgraph_from_dense(g, null_value=np.inf)
-    dist = shortest_path(graph, directed=False)
-    return PmedInstance(_stem(p), pp, dist, int(last.size))
+    return shortest_path(graph, directed=False), int(last.size)
 
 
 def read_cap(path: str | os.PathLike, capacity: float | None = None) -> CapInstance:
