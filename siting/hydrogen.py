@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from shapely.geometry import LineString, Point
 
 from siting import corridor, network, travel
@@ -51,9 +51,17 @@ from siting.frlm_network import shortest_path_trips
 from siting.models import MilpBuilder, Trips, add_flow_refuelling
 from siting.models.joint import Colocation, Component, add_node_demand, joint_siting, row_block
 from siting.results import Plan
-from siting.scenario import Section
 
 logger = logging.getLogger(__name__)
+
+
+class Section(BaseModel):
+    """Base of the hydrogen section's models: as :class:`siting.scenario.Section` (unknown keys
+    are errors, values validated on set), defined here so that importing this module first does
+    not import :mod:`siting.scenario`, which imports this module (a cycle)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
 
 NonNeg = Annotated[float, Field(ge=0)]
 Pos = Annotated[float, Field(gt=0)]
@@ -570,19 +578,22 @@ def _ids_mask(ids: Iterable[str] | None, site_ids: pd.Series) -> np.ndarray:
     return site_ids.isin(wanted).to_numpy()
 
 
-def _charger_component(b: MilpBuilder, cp: Any, keep_open: Iterable[str] | None) -> Any:
-    """Add the fast-charger coverage of a prepared charger pipeline (siting.plan.Prepared)."""
-    try:
-        from siting.models.coverage import add_max_coverage
-    except ImportError as exc:
-        raise ScenarioError(
-            "hydrogen.joint.fast_chargers: siting.models.coverage.add_max_coverage is not "
-            "available in this build"
-        ) from exc
+def _charger_component(
+    b: MilpBuilder, cp: Any, keep_open: Iterable[str] | None, total: float, weight: float
+) -> Component:
+    """Add the fast-charger coverage of a prepared charger pipeline (siting.plan.Prepared).
+
+    The same model and arrays as the charger-only run (:func:`siting.plan.solve_prepared`):
+    :func:`siting.models.coverage.add_coverage_component` with plug modules, minus its budget
+    row (the joint budget row takes its money terms). Plugs and served kWh are read back by the
+    component's ``extract`` (:func:`siting.models.coverage.coverage_details`).
+    """
+    from siting.models.coverage import add_coverage_component, coverage_details
+
     c = cp.candidates
     status = c["status"].to_numpy()
     req = (status == "required") | (status == "built") | _ids_mask(keep_open, c["site_id"])
-    return add_max_coverage(
+    handle = add_coverage_component(
         b,
         cp.travel,
         cp.demand["kwh_per_day"].to_numpy(float),
@@ -594,6 +605,11 @@ def _charger_component(b: MilpBuilder, cp: Any, keep_open: Iterable[str] | None)
         max_modules=c["max_plugs"].to_numpy(np.int64),
         existing_modules=c["existing_plugs"].to_numpy(np.int64),
     )
+
+    def extract(x: np.ndarray) -> dict[str, Any]:
+        return coverage_details(handle, x)
+
+    return Component("fast_charger", "fast_charger", handle, total, weight, extract=extract)
 
 
 def _colocation_pairs(h2: pd.DataFrame, ch: pd.DataFrame, max_m: float) -> tuple[np.ndarray, ...]:
@@ -689,10 +705,10 @@ def solve_hydrogen(
     colocation = []
     joint = sec.joint.fast_chargers and charger_prepared is not None
     if joint:
-        ch = _charger_component(b, charger_prepared, keep_open)
         tot = float(charger_prepared.demand["kwh_per_day"].sum())
-        comps.append(Component("fast_charger", "fast_charger", ch, tot,
-                               w.get("fast_charger", 1.0)))  # fmt: skip
+        comp = _charger_component(b, charger_prepared, keep_open, tot, w.get("fast_charger", 1.0))
+        ch = comp.handle
+        comps.append(comp)
         if sec.joint.colocation_saving_cny > 0:
             a, bb = _colocation_pairs(cands, charger_prepared.candidates,
                                       sec.joint.colocation_max_m)  # fmt: skip
@@ -721,9 +737,15 @@ def solve_hydrogen(
     t0 = time.perf_counter()
     plan = _assemble(prepared, charger_prepared if joint else None, sol, fr, nd, ch, budget,
                      scenario)  # fmt: skip
-    plan.timings = {**prepared.timings, "model": t_model, "plan": time.perf_counter() - t0}
-    if joint:
-        plan.timings = {**charger_prepared.timings, **plan.timings}
+    t_plan = time.perf_counter() - t0
+    # the charger pipeline's timings hold the whole hydrogen preparation as "hydrogen"; its parts
+    # are reported separately so that the stage times add up to the total
+    outer = getattr(charger_prepared, "timings", None) if joint else None
+    base = dict(outer) if outer and "hydrogen" in outer else dict(prepared.timings)
+    if outer and "hydrogen" not in outer:
+        base = {**outer, **prepared.timings}
+    plan.timings = {**base, "model": t_model, "plan": t_plan}
+    plan.summary["hydrogen_stage_seconds"] = {k: round(v, 3) for k, v in prepared.timings.items()}
     plan.summary["solve_seconds"] = round(float(sol.seconds), 3)
     plan.summary["total_seconds"] = round(sum(plan.timings.values()), 3)
     plan.summary["timings"] = {k: round(v, 3) for k, v in plan.timings.items()}
@@ -863,6 +885,7 @@ def _assemble(
                   "served_kwh_per_day", "n_demand_cells", "max_travel_min", "study_area",
                   "h3_resolution", "population_in_study", "district_population"):  # fmt: skip
             summary[k] = cplan.summary.get(k)
+        summary["n_candidates"] = int(len(cp.candidates) + n)
         summary["notes"] = cplan.summary.get("notes", []) + summary["notes"]
         sources = cp.data_sources + sources
     else:
@@ -871,6 +894,16 @@ def _assemble(
         summary["max_travel_min"] = sec.max_travel_min
     sites = gpd.GeoDataFrame(sites, geometry="geometry", crs="EPSG:4326")
     summary["sites_by_kind"] = {str(k): int(v) for k, v in sites["kind"].value_counts().items()}
+    summary["n_candidates_by_kind"] = {
+        str(k): int(v) for k, v in cands["kind"].value_counts().items()
+    }
+    plugs = pd.to_numeric(sites["plugs"], errors="coerce")
+    summary["plugs_by_kind"] = {
+        str(k): int(v) for k, v in plugs.groupby(sites["kind"]).sum(min_count=1).dropna().items()
+    }
+    if sec.capacitated:
+        kg = pd.to_numeric(sites["size_kg_per_day"], errors="coerce")
+        summary["hydrogen_capacity_kg_per_day"] = round(float(kg.sum()), 3)
     summary["data_sources"] = sources
     return Plan(
         scenario=scenario, budget_cny=budget, demand=demand,

@@ -182,6 +182,30 @@ class MilpBuilder:
         self._row_blocks.append(RowBlock(name, start, self.num_rows, doc))
         return np.arange(start, self.num_rows)
 
+    def add_terms(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray | float) -> None:
+        """Add coefficients to rows that already exist (``rows`` are global row indices).
+
+        Used to let one component put terms into another's rows (e.g. node demand drawing on a
+        station's capacity row). Coefficients on the same (row, column) are summed by
+        :meth:`build`; the rows' bounds are unchanged.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        cols = np.asarray(cols, dtype=np.int64)
+        if rows.size and (rows.min() < 0 or rows.max() >= self.num_rows):
+            raise IndexError(f"add_terms: row index outside 0..{self.num_rows - 1}")
+        if cols.size and (cols.min() < 0 or cols.max() >= self.num_cols):
+            raise IndexError(f"add_terms: column index outside 0..{self.num_cols - 1}")
+        self._rows.append(rows)
+        self._cols.append(cols)
+        self._vals.append(np.broadcast_to(np.asarray(vals, dtype=float), rows.shape).copy())
+
+    def row_block(self, name: str) -> np.ndarray:
+        """Global row indices of the row block called ``name`` (KeyError when absent)."""
+        for b in self._row_blocks:
+            if b.name == name:
+                return np.arange(b.start, b.stop)
+        raise KeyError(name)
+
     def build(self) -> Milp:
         """Return the assembled model."""
 
@@ -260,8 +284,8 @@ def pass_to_highs(milp: Milp, h=None):  # -> highspy.Highs
         A.indices.astype(np.int32),
         A.data.astype(np.float64),
     ]
-    if milp.integer.any():
-        args.append(milp.integer.astype(np.int32))
+    # this highspy's array passModel always takes the integrality array (all 0 for an LP)
+    args.append(milp.integer.astype(np.int32))
     h.passModel(*args)
     return h
 

@@ -72,7 +72,7 @@ def add_max_coverage(
         doc="1 when site j is open",
     )
     budget_cols, budget_coefs = y, site_cost.copy()
-    blocks: dict[str, np.ndarray] = {"pair_demand": ii, "pair_site": jj}
+    blocks: dict[str, np.ndarray] = {"pair_demand": ii, "pair_site": jj, "weights": weights}
     if module_capacity is None:
         u = builder.add_vars(
             "u", n_d, cost=weights, lower=0.0, upper=1.0, doc="1 when demand point i is covered"
@@ -402,6 +402,93 @@ def max_coverage(
         milp, h.site_cols, warm_start_open, time_limit=time_limit, mip_gap=mip_gap
     )
     return _coverage_solution(res, h, prep, build_s)
+
+
+def add_coverage_component(
+    builder: MilpBuilder,
+    coverage: object,
+    weights: object,
+    site_cost: object,
+    *,
+    required: object | None = None,
+    forbidden: object | None = None,
+    module_capacity: object | None = None,
+    module_cost: object | None = None,
+    max_modules: object | None = None,
+    existing_modules: object | None = None,
+) -> ModelHandle:
+    """Validate inputs exactly as :func:`max_coverage` does and add the model with no budget row.
+
+    For composing the coverage model with others under a shared budget
+    (:mod:`siting.models.joint`): the same arrays and defaults as :func:`max_coverage` (e.g.
+    ``max_modules`` defaults to enough modules for all the demand a site covers), so the
+    component is the charger-only model minus its budget row. Arguments as :func:`max_coverage`;
+    read the result with :func:`coverage_details`.
+
+    Returns
+    -------
+    ModelHandle
+        ``budget_cols`` / ``budget_coefs`` (CNY) for the shared budget row; ``obj_cols`` /
+        ``obj_coefs`` in weight units (e.g. kWh/day).
+    """
+    prep = _prepare(
+        coverage, weights, site_cost, None, None, required, forbidden,
+        module_capacity, module_cost, max_modules, existing_modules,
+    )  # fmt: skip
+    return add_max_coverage(
+        builder, prep.cov, prep.w, prep.c, required=prep.req, forbidden=prep.forb, budget=None,
+        module_capacity=prep.kcap, module_cost=prep.qcost, max_modules=prep.mmax,
+        existing_modules=prep.ex,
+    )  # fmt: skip
+
+
+def coverage_details(handle: ModelHandle, x: np.ndarray) -> dict[str, object]:
+    """Read a coverage component's results from a solution vector ``x`` of the whole model.
+
+    Parameters
+    ----------
+    handle : ModelHandle
+        What :func:`add_max_coverage` / :func:`add_coverage_component` returned.
+    x : ndarray
+        Column values of the model the component is part of.
+
+    Returns
+    -------
+    dict
+        ``open`` (site positions), ``modules`` (int per open site; 0 in the basic variant),
+        ``served`` (weight units per day per open site), ``served_point`` (per demand point),
+        ``assignment`` (served fraction per point, 0..1) and ``assignment_matrix``
+        (sparse demand × open sites, weight units per day).
+    """
+    b = handle.blocks
+    w = np.asarray(b["weights"], dtype=float)
+    ii, jj = b["pair_demand"], b["pair_site"]
+    n_d, n_s = w.size, handle.site_cols.size
+    open_mask = x[handle.site_cols] > 0.5
+    opened = np.flatnonzero(open_mask)
+    if "x" in b:
+        xv = np.clip(x[b["x"]], 0.0, 1.0)
+        mods = np.round(x[b["m"]]).astype(np.int64)[open_mask]
+    else:
+        first = np.full(n_d, n_s, dtype=np.int64)
+        on = open_mask[jj]
+        np.minimum.at(first, ii[on], jj[on])
+        xv = (first[ii] == jj).astype(float)  # each covered point at its lowest-index open site
+        mods = np.zeros(opened.size, np.int64)
+    keep = (xv > 1e-9) & open_mask[jj]
+    col = np.full(n_s, -1, dtype=np.int64)
+    col[opened] = np.arange(opened.size)
+    frac = sp.csr_matrix((xv[keep], (ii[keep], col[jj[keep]])), shape=(n_d, opened.size))
+    assignment = np.minimum(np.asarray(frac.sum(axis=1)).ravel(), 1.0)
+    kwh = sp.csr_matrix(frac.multiply(w[:, None]))
+    return {
+        "open": opened,
+        "modules": mods,
+        "served": np.asarray(kwh.sum(axis=0)).ravel(),
+        "served_point": w * assignment,
+        "assignment": assignment,
+        "assignment_matrix": kwh,
+    }
 
 
 def _no_plan(res: MilpResult, build_s: float, reason: str) -> Solution:

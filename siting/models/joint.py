@@ -38,9 +38,20 @@ only loosens the budget, an optimum may set ``w_j = min(y_a, y_b)`` and the savi
 from the open sites themselves. With a split budget half the saving is credited to each kind's
 row (documented convention).
 
-Among plans with equal shares the cheaper one is preferred: a second solve (``min_cost=True``,
-default) minimises the money spent subject to the objective staying within :data:`TIE_BREAK` of
-the first optimum (bound and gap are those of the first solve).
+Among plans with equal shares the cheaper one is preferred (``min_cost=True``, default): when the
+first solve is proven optimal within :data:`EXACT_GAP`, a second solve minimises the money spent
+subject to the shares staying within :data:`TIE_BREAK` of the optimum (bound and gap are those of
+the first solve), within what is left of the time limit. After a solve that stops at a looser gap
+or at the time limit no second solve runs: "the same shares" is not known then, and a second
+solve would not finish. (A tiny money penalty in the objective was tried instead: it slowed the
+Olympic root LP from ~3 s to ~18 s, so it is not used.)
+
+Scaling
+-------
+HiGHS receives ``objective_scale(components) * (shares - penalty)``: the shares times the largest
+component total, i.e. the largest component in its own units (kWh/day for chargers, as in the
+charger-only model). Tiny share coefficients (~1e-6 per demand cell) slowed the root LP of the
+Olympic model five-fold; the optimum does not change.
 """
 
 from __future__ import annotations
@@ -64,6 +75,10 @@ log = logging.getLogger(__name__)
 #: Second phase: the objective may fall at most this much (absolute, in shares) while the cost of
 #: the plan is minimised, so that no money is spent on sites that add nothing.
 TIE_BREAK = 1e-9
+
+#: The exact second solve (cheapest plan with the same shares) runs only after a first solve
+#: proven optimal within this relative gap; with a looser gap "the same shares" means nothing.
+EXACT_GAP = 1e-6
 
 __all__ = [
     "Colocation",
@@ -190,22 +205,12 @@ class NodeDemandHandle:
     size_cap: np.ndarray | None = None
 
 
-def _append_terms(
-    builder: MilpBuilder, name: str, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray
-) -> None:
-    """Add coefficients to rows that already exist (global row indices)."""
-    rows = np.asarray(rows, dtype=np.int64)
-    # add_rows offsets local rows by the current row count; an empty block with negative local
-    # offsets lands the triplets on existing rows (summed with what is there by build()).
-    builder.add_rows(name, 0, rows - builder.num_rows, cols, vals, doc="terms added to " + name)
-
-
 def row_block(builder: MilpBuilder, name: str) -> np.ndarray:
     """Global indices of the rows of the builder's row block called ``name``."""
-    for b in builder._row_blocks:
-        if b.name == name:
-            return np.arange(b.start, b.stop)
-    raise ModelInputError(f"no row block {name!r} in the model")
+    try:
+        return builder.row_block(name)
+    except KeyError:
+        raise ModelInputError(f"no row block {name!r} in the model") from None
 
 
 def add_node_demand(
@@ -293,7 +298,7 @@ def add_node_demand(
         capacity_rows = np.asarray(capacity_rows, dtype=np.int64)
         if capacity_rows.shape != (n,):
             raise ModelInputError(f"capacity_rows must have {n} entries")
-        _append_terms(builder, f"{prefix}_capacity_load", capacity_rows[pj], v, np.ones(k))
+        builder.add_terms(capacity_rows[pj], v, 1.0)
     elif size_per_day is not None:
         if size_cost_cny is None:
             raise ModelInputError("size_cost_cny is required with size_per_day")
@@ -467,15 +472,20 @@ def joint_siting(
                          upper=b, doc="money budget (CNY)")  # fmt: skip
 
     milp = builder.build()
-    # normalised, weighted objective replaces the components' own coefficients
-    c = np.zeros(milp.num_cols)
+    # normalised, weighted objective (shares) replaces the components' own coefficients; HiGHS
+    # gets it times `scale` (see objective_scale)
+    shares = np.zeros(milp.num_cols)
     for comp in comps:
         if comp.total > 0 and comp.weight > 0:
-            np.add.at(c, comp.objective_cols, comp.weight * comp.objective_vals / comp.total)
+            np.add.at(shares, comp.objective_cols, comp.weight * comp.objective_vals / comp.total)
+    scale = objective_scale(comps)
+    cost = np.zeros(milp.num_cols)
+    for comp in comps:
+        np.add.at(cost, comp.cost_cols, comp.cost_vals)
     milp = Milp(
         name="joint_siting",
         sense="max",
-        c=c,
+        c=scale * shares,
         A=milp.A,
         row_lower=milp.row_lower,
         row_upper=milp.row_upper,
@@ -488,7 +498,8 @@ def joint_siting(
     )
     build_s = time.perf_counter() - t0
     start = _warm_start(milp, comps, warm_start_open, time_limit)
-    log.debug("joint_siting: %d cols, %d rows, %d nnz", milp.num_cols, milp.num_rows, milp.A.nnz)
+    log.debug("joint_siting: %d cols, %d rows, %d nnz, objective scale %.4g",
+              milp.num_cols, milp.num_rows, milp.A.nnz, scale)  # fmt: skip
     res = solve_milp(milp, time_limit=time_limit, mip_gap=mip_gap, threads=threads,
                      warm_start=start)  # fmt: skip
     if res.status == "infeasible" or res.x is None:
@@ -496,34 +507,62 @@ def joint_siting(
         if res.status != "infeasible":
             msg = f"no plan found within the time limit ({res.message})"
         return Solution.infeasible(msg, seconds=res.seconds, build_seconds=build_s)
-    if min_cost:
-        res = _cheapest(milp, comps, res, time_limit, threads)
-    return _solution(res, comps, w_pairs, budgets, build_s)
+    phases = {"solve_seconds": res.seconds, "cheapest_seconds": 0.0}
+    bound = res.bound / scale if np.isfinite(res.bound) else np.inf
+    if min_cost and res.status == "optimal" and res.gap <= EXACT_GAP and cost.any():
+        left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+        if left is None or left > 1.0:
+            res, phases["cheapest_seconds"] = _cheapest(milp, shares, scale, cost, res, left,
+                                                        threads)  # fmt: skip
+    sol = _solution(res, comps, w_pairs, budgets, build_s)
+    sol.bound = float(max(bound, sol.objective)) if res.status == "optimal" else float(bound)
+    if np.isfinite(sol.bound):
+        sol.gap = float(max(sol.bound - sol.objective, 0.0) / max(abs(sol.objective), 1e-12))
+        if res.status == "optimal":
+            sol.gap = min(sol.gap, float(res.gap))
+    sol.details.update(phases)
+    sol.details["objective_scale"] = scale
+    sol.details["mip_gap_target"] = float(mip_gap)
+    return sol
 
 
-def _cheapest(milp: Milp, comps: list[Component], res: Any, time_limit, threads) -> Any:
-    """Re-solve for the cheapest plan whose objective is within TIE_BREAK of ``res``."""
-    cost = np.zeros(milp.num_cols)
-    for comp in comps:
-        np.add.at(cost, comp.cost_cols, comp.cost_vals)
-    if not cost.any():
-        return res
-    nz = np.flatnonzero(milp.c)
-    A = sp.vstack([milp.A, sp.csr_matrix((milp.c[nz], (np.zeros(nz.size), nz)),
-                                         shape=(1, milp.num_cols))]).tocsr()  # fmt: skip
-    floor = float(milp.c @ res.x) - TIE_BREAK
+def objective_scale(components: Sequence[Component]) -> float:
+    """Factor applied to the weighted sum of shares before it goes to HiGHS.
+
+    Shares make per-column objective coefficients tiny (one H3 cell's kWh over the city's total
+    is ~1e-6), which slows the simplex and trips HiGHS's "excessively small costs" check. Scaling
+    by the largest component total gives that component its natural units (e.g. kWh/day) — the
+    coefficients of the charger-only model — and leaves the optimum unchanged.
+    """
+    tot = [c.total for c in components if c.total > 0 and c.weight > 0]
+    return float(max(tot)) if tot else 1.0
+
+
+def _cheapest(
+    milp: Milp,
+    shares: np.ndarray,
+    scale: float,
+    cost: np.ndarray,
+    res: Any,
+    time_limit: float | None,
+    threads: int | None,
+) -> tuple[Any, float]:
+    """Re-solve for the cheapest plan whose shares are within TIE_BREAK of ``res``."""
+    nz = np.flatnonzero(shares)
+    row = sp.csr_matrix((scale * shares[nz], (np.zeros(nz.size), nz)), shape=(1, milp.num_cols))
+    A = sp.vstack([milp.A, row]).tocsr()
+    floor = scale * (float(shares @ res.x) - TIE_BREAK)
     second = Milp(
-        name="joint_siting_cheapest", sense="min", c=cost, A=A,
+        name="joint_siting_cheapest", sense="min", c=cost / max(float(cost.max()), 1.0), A=A,
         row_lower=np.r_[milp.row_lower, floor], row_upper=np.r_[milp.row_upper, np.inf],
         col_lower=milp.col_lower, col_upper=milp.col_upper, integer=milp.integer,
     )  # fmt: skip
-    limit = None if time_limit is None else max(0.25 * time_limit, 1.0)
-    r2 = solve_milp(second, time_limit=limit, mip_gap=1e-9, threads=threads, warm_start=res.x)
-    if r2.x is None or float(cost @ r2.x) > float(cost @ res.x):
-        return res
-    res.x = r2.x
+    r2 = solve_milp(second, time_limit=time_limit, mip_gap=1e-9, threads=threads,
+                    warm_start=res.x)  # fmt: skip
     res.seconds += r2.seconds
-    return res
+    if r2.x is not None and float(cost @ r2.x) <= float(cost @ res.x):
+        res.x = r2.x
+    return res, r2.seconds
 
 
 def _warm_start(
