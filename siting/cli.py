@@ -158,20 +158,47 @@ def _print_result(plan: Any, target: Path, written: Any, stages: dict[str, float
     table.add_column("", style="bold")
     table.add_column("")
     gap = s.get("mip_gap")
+    labels = {"fast_charger": "fast charger", "hydrogen": "hydrogen"}
+    target = s.get("mip_gap_target")
+    status = f"{s['status']}" + (f" (gap {gap:.2%}" if gap is not None else "")
+    if gap is not None:
+        status += f", target {target:.2%})" if target is not None else ")"
+    if s["status"] == "time_limit":
+        status += ", stopped by the time limit"
     rows = [
-        ("status", f"{s['status']}" + (f" (gap {gap:.2%})" if gap else "")),
-        ("sites", ", ".join(f"{v} {k}" for k, v in s["sites_by_kind"].items()) or "none"),
-        ("plugs", ", ".join(f"{v} {k}" for k, v in s.get("plugs_by_kind", {}).items()) or "-"),
-        ("spent / budget", f"{s['spent_cny']:,.0f} / {s['budget_cny']:,.0f} CNY"),
-        (
-            "demand served",
-            f"{s['demand_covered_share']:.1%} of {s.get('demand_kwh_per_day', 0):,.0f} kWh/day",
-        ),
-        ("within reach", f"{s.get('demand_reachable_share', 0):.1%} (≤ {s['max_travel_min']} min)"),
-        ("candidates / cells", f"{s['n_candidates']} / {s['n_demand_cells']}"),
+        ("status", status),
+        ("sites", ", ".join(f"{v} {labels.get(k, k)}" for k, v in s["sites_by_kind"].items())
+         or "none"),
+        ("plugs", ", ".join(f"{v:,} at {labels.get(k, k)} sites"
+                            for k, v in s.get("plugs_by_kind", {}).items()) or "-"),
+    ]  # fmt: skip
+    if s.get("hydrogen_capacity_kg_per_day") is not None:
+        rows.append(("hydrogen capacity", f"{s['hydrogen_capacity_kg_per_day']:,.0f} kg/day"))
+    rows.append(("spent / budget", f"{s['spent_cny']:,.0f} / {s['budget_cny']:,.0f} CNY"))
+    if s.get("demand_kwh_per_day") is not None:
+        rows += [
+            ("demand served",
+             f"{s['demand_covered_share']:.1%} of {s['demand_kwh_per_day']:,.0f} kWh/day"),
+            ("within reach",
+             f"{s.get('demand_reachable_share', 0):.1%} (≤ {s['max_travel_min']} min)"),
+        ]  # fmt: skip
+    if s.get("flow_refuelled_share") is not None:
+        rows.append(("flow refuelled", f"{s['flow_refuelled_share']:.1%} of "
+                     f"{s.get('trips_flow_per_day', 0):,.0f} trips/day (round trips)"))  # fmt: skip
+    h2_share = s.get("hydrogen_node_demand_served_share")
+    if h2_share is not None:
+        kg = s.get("hydrogen_node_demand_kg_per_day", 0)
+        rows.append(("hydrogen demand served", f"{h2_share:.1%} of {kg:,.0f} kg/day (depots)"))
+    by_kind = s.get("n_candidates_by_kind")
+    cand = ", ".join(f"{v} {labels.get(k, k)}" for k, v in by_kind.items()) if by_kind else ""
+    rows += [
+        ("candidates / cells", f"{cand or s['n_candidates']} / {s['n_demand_cells']}"),
         ("time", f"{s['total_seconds']:.1f} s (solver {s['solve_seconds']:.1f} s)"),
-        ("stages", ", ".join(f"{k} {v:.1f} s" for k, v in stages.items())),
     ]
+    # the pipeline's own stage times (the hydrogen stage's model is timed as "model"), then outputs
+    timings = dict(getattr(plan, "timings", None) or {})
+    shown = {**timings, **{k: v for k, v in stages.items() if k not in timings}}
+    rows.append(("stages", ", ".join(f"{k} {v:.1f} s" for k, v in shown.items())))
     for k, v in rows:
         table.add_row(k, v)
     out.print(table)

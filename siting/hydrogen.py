@@ -850,6 +850,7 @@ def _assemble(
         "status": sol.status,
         "objective": _num(sol.objective),
         "mip_gap": _num(sol.gap),
+        "mip_gap_target": _num(sol.details.get("mip_gap_target")),
         "solve_seconds": _num(sol.seconds),
         "total_seconds": None,
         "budget_cny": budget,

@@ -400,8 +400,10 @@ def summary_rows(plan: Plan) -> list[tuple[str, str]]:
     Returns
     -------
     list of (str, str)
-        Scenario, status, MIP gap, budget, spent, sites by kind, plugs, hydrogen capacity
-        (kg/day), demand covered (%), trip flow refuelled (%, flow-refuelling plans), candidates
+        Scenario, status, MIP gap, budget, spent, sites by kind, plugs per kind (with kW),
+        hydrogen capacity (kg/day), charging demand covered (% of kWh/day; left out for a
+        hydrogen-only plan), trip flow refuelled (% of vehicles/day, flow-refuelling plans),
+        hydrogen depot demand served (% of kg/day, when the plan has node demand), candidates
         and demand cells, solve and total time. Values are plain text (no markup).
     """
     from siting.maps import fmt_cny, fmt_num, fmt_share
@@ -439,28 +441,44 @@ def summary_rows(plan: Plan) -> list[tuple[str, str]]:
         ("Sites", by_kind or "none"),
     ]
     if sites is not None and len(sites) and "plugs" in sites:
-        fc = sites[sites["kind"] == "fast_charger"]
-        if len(fc):
-            plugs = int(pd.to_numeric(fc["plugs"], errors="coerce").fillna(0).sum())
-            kw = pd.to_numeric(fc.get("capacity_kw"), errors="coerce")
-            cap = f", {fmt_num(kw.sum())} kW" if kw is not None and kw.notna().any() else ""
-            rows.append(("Plugs", f"{plugs}{cap}"))
+        plugs = pd.to_numeric(sites["plugs"], errors="coerce")
+        kw = pd.to_numeric(sites.get("capacity_kw"), errors="coerce")
+        parts = []
+        for kind in pd.unique(sites["kind"]):
+            on = (sites["kind"] == kind).to_numpy()
+            if not plugs[on].notna().any():
+                continue
+            text = f"{fmt_num(plugs[on].sum())} at {labels.get(str(kind), str(kind))}s"
+            if kw is not None and kw[on].notna().any():
+                text += f" ({fmt_num(kw[on].sum())} kW)"
+            parts.append(text)
+        if parts:
+            rows.append(("Plugs", ", ".join(parts)))
         h2 = sites[sites["kind"] == "hydrogen"]
         if len(h2) and "size_kg_per_day" in h2:
             kg = pd.to_numeric(h2["size_kg_per_day"], errors="coerce").sum()
             rows.append(("Hydrogen capacity", f"{fmt_num(kg, 4)} kg/day"))
     share = _num(s.get("demand_covered_share"))
     total = _num(s.get("demand_kwh_per_day"))
-    cov = fmt_share(share)
-    if total is not None:
-        cov += f" of {fmt_num(total)} kWh/day"
-    limit = _num(s.get("max_travel_min"))
-    if limit is not None:
-        cov += f" (within {limit:g} min)"
-    rows.append(("Demand covered", cov))
+    h2_share = _num(s.get("hydrogen_node_demand_served_share"))
+    if total is not None or h2_share is None:
+        # charging demand (a hydrogen-only plan has none: its node demand is reported below)
+        cov = fmt_share(share)
+        if total is not None:
+            cov += f" of {fmt_num(total)} kWh/day"
+        limit = _num(s.get("max_travel_min"))
+        if limit is not None:
+            cov += f" (within {limit:g} min)"
+        rows.append(("Demand covered", cov))
     flow = _num(s.get("flow_refuelled_share"))
     if flow is not None:
         rows.append(("Trip flow refuelled", fmt_share(flow)))
+    if h2_share is not None:
+        kg_day = _num(s.get("hydrogen_node_demand_kg_per_day"))
+        text = fmt_share(h2_share)
+        if kg_day is not None:
+            text += f" of {fmt_num(kg_day)} kg/day"
+        rows.append(("Hydrogen depot demand served", text))
     n_c, n_d = s.get("n_candidates"), s.get("n_demand_cells")
     if n_c is not None or n_d is not None:
         rows.append(("Candidates / demand cells", f"{n_c if n_c is not None else '—'} / "

@@ -170,3 +170,74 @@ def test_beijing_venues_route_over_the_city_graph_when_joined(joined):
     path = hp.lex_nodes[hp.trips.path(q)]
     assert any(int(n) in city_nodes for n in path)
     assert inv.get(int(path[1])) != "gw_g6"  # not the stand-in link straight to the gateway
+
+
+# ------------------------------------------------------- joint plan with the real charger pipeline
+SMALL_CHARGERS = SCN / "small.yaml"
+ISSUE4_KEYS = {"scenario", "status", "objective", "mip_gap", "solve_seconds", "total_seconds",
+               "budget_cny", "spent_cny", "demand_covered_share", "sites_by_kind",
+               "n_candidates", "n_demand_cells", "data_sources"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def chargers():
+    from siting import plan as plan_mod
+    from siting.scenario import load_scenario
+
+    return plan_mod.prepare(load_scenario(SMALL_CHARGERS))
+
+
+def _joint_section(**joint):
+    raw = {
+        "range_km": 300,
+        "station_sizes": [{"size_kg_per_day": 500, "cost_cny": 1e6}],
+        "fleets": {"bus": {"kg_per_100km": 5.2}},
+        "demand_points": [{"name": "depot", "node": "zjk_city", "vehicles": 100,
+                           "km_per_day": 200, "fleet": "bus"}],
+        "trips": {"olympic": True, "logistics": False, "olympic_total_per_day": 200,
+                  "olympic_fleet": "bus"},
+        "joint": {"fast_chargers": True, **joint},
+    }  # fmt: skip
+    return hydrogen.prepare_hydrogen(hydrogen.parse_hydrogen_section(raw), None)
+
+
+@pytest.mark.parametrize(
+    "joint",
+    [{"weights": {"flow": 0.0, "node": 0.0}},
+     {"budget_split": {"hydrogen": 0.0, "fast_charger": 1.0}}],
+    ids=["zero_hydrogen_weight", "zero_hydrogen_budget"],
+)  # fmt: skip
+def test_joint_plan_without_hydrogen_serves_what_the_charger_only_plan_serves(chargers, joint):
+    from siting import plan as plan_mod
+
+    budget = 3e6
+    ref = plan_mod.solve_prepared(chargers, budget)
+    assert ref.solution.status == "optimal"
+    plan = hydrogen.solve_hydrogen(_joint_section(**joint), chargers, budget, mip_gap=0.0,
+                                   scenario=chargers.scenario)  # fmt: skip
+    s = plan.summary
+    assert s["status"] == "optimal"
+    assert s["served_kwh_per_day"] == pytest.approx(ref.summary["served_kwh_per_day"], rel=1e-7)
+    assert s["demand_covered_share"] == pytest.approx(ref.summary["demand_covered_share"], abs=1e-6)
+    assert s.get("hydrogen_spent_cny", s["spent_cny_by_kind"].get("hydrogen", 0.0)) == 0.0
+
+
+def test_joint_plan_reports_plugs_served_kwh_and_trip_flow(chargers):
+    plan = hydrogen.solve_hydrogen(_joint_section(), chargers, 6e6, mip_gap=0.0,
+                                   scenario=chargers.scenario)  # fmt: skip
+    s, sites = plan.summary, plan.sites
+    assert ISSUE4_KEYS <= set(s)
+    assert {"flow_refuelled_share", "hydrogen_node_demand_served_share", "plugs_by_kind"} <= set(s)
+    fc = sites[sites["kind"] == "fast_charger"]
+    h2 = sites[sites["kind"] == "hydrogen"]
+    assert len(fc) and len(h2)
+    assert (fc["plugs"] >= 1).all()
+    assert np.allclose(fc["capacity_kw"], fc["plugs"] * 120)
+    # what a site serves fits its plugs' daily throughput (195 kWh per plug per day)
+    assert (fc["demand_served"] <= 195 * fc["plugs"] + 1e-6).all()
+    assert fc["demand_served"].sum() == pytest.approx(s["served_kwh_per_day"], rel=1e-6)
+    assert plan.demand["served_kwh"].sum() == pytest.approx(s["served_kwh_per_day"], rel=1e-6)
+    assert s["plugs_by_kind"] == {"fast_charger": int(fc["plugs"].sum())}
+    assert h2["plugs"].isna().all() and (h2["size_kg_per_day"] == 500).all()
+    assert s["spent_cny"] <= 6e6 + 1e-6
+    assert 0 <= s["flow_refuelled_share"] <= 1

@@ -193,3 +193,58 @@ def test_joint_needs_exactly_one_budget_form():
     fr = add_flow_refuelling(b, trips, 100.0, site_nodes=np.array([0]), cost_cny=5e6)
     with pytest.raises(ModelInputError, match="exactly one"):
         joint_siting(b, [Component("h", "hydrogen", fr, 5.0)])
+
+
+# ------------------------------------------------------------- consistency with the charger model
+def _charger_instance(seed: int):
+    rng = np.random.default_rng(seed)
+    n_d, n_s = 12, 6
+    reach = sp.csr_matrix(rng.random((n_d, n_s)) < 0.35)
+    kwh = rng.integers(50, 900, size=n_d).astype(float)
+    fixed = rng.integers(2, 6, size=n_s) * 1e5
+    return reach, kwh, fixed
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("how", ["zero_weight", "zero_budget_share"])
+def test_joint_without_hydrogen_reproduces_the_charger_only_optimum(seed, how):
+    from siting.models import max_coverage
+    from siting.models.coverage import add_coverage_component, coverage_details
+
+    reach, kwh, fixed = _charger_instance(seed)
+    n_s = reach.shape[1]
+    budget = 1.2e6
+    plug = dict(module_capacity=np.full(n_s, 195.0), module_cost=np.full(n_s, 4e4),
+                max_modules=np.full(n_s, 4), existing_modules=np.zeros(n_s, np.int64))  # fmt: skip
+    ref = max_coverage(reach, kwh, fixed, budget, **plug)
+    assert ref.status == "optimal"
+
+    b = MilpBuilder("t", sense="max")
+    trips = Trips.from_paths([[0, 1, 2]], [[30.0, 30.0]], [10.0])
+    fr = add_flow_refuelling(b, trips, 100.0, site_nodes=np.array([0, 1, 2]),
+                             cost_cny=np.array([2e5, 3e5, 2e5]), prefix="h2")  # fmt: skip
+    ch = add_coverage_component(b, reach, kwh, fixed, **plug)
+    comp = Component("charger", "fast_charger", ch, float(kwh.sum()),
+                     extract=lambda x: coverage_details(ch, x))  # fmt: skip
+    if how == "zero_weight":
+        comps = [Component("h2", "hydrogen", fr, 10.0, weight=0.0), comp]
+        sol = joint_siting(b, comps, budget_cny=budget)
+    else:
+        comps = [Component("h2", "hydrogen", fr, 10.0), comp]
+        sol = joint_siting(b, comps, budgets_cny={"hydrogen": 0.0, "fast_charger": budget})
+    d = sol.details["components"]["charger"]
+    assert d["value"] == pytest.approx(ref.objective, rel=1e-8)
+    assert d["served"].sum() == pytest.approx(ref.objective, rel=1e-8)
+    assert d["assignment_matrix"].sum() == pytest.approx(ref.objective, rel=1e-8)
+    # served per site never exceeds its plugs' daily capacity
+    assert (d["served"] <= 195.0 * d["modules"] + 1e-6).all()
+    assert sol.details["components"]["h2"]["open"].size == 0  # no money on zero-value sites
+
+
+def test_objective_scale_is_the_largest_weighted_total():
+    from siting.models.joint import objective_scale
+
+    comps = [Component("a", "x", None, 10.0), Component("b", "x", None, 5e5),
+             Component("c", "x", None, 9e9, weight=0.0)]  # fmt: skip
+    assert objective_scale(comps) == 5e5
+    assert objective_scale([Component("z", "x", None, 0.0)]) == 1.0
