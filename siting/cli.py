@@ -159,10 +159,10 @@ def _print_result(plan: Any, target: Path, written: Any, stages: dict[str, float
     table.add_column("")
     gap = s.get("mip_gap")
     labels = {"fast_charger": "fast charger", "hydrogen": "hydrogen"}
-    target = s.get("mip_gap_target")
+    gap_target = s.get("mip_gap_target")
     status = f"{s['status']}" + (f" (gap {gap:.2%}" if gap is not None else "")
     if gap is not None:
-        status += f", target {target:.2%})" if target is not None else ")"
+        status += f", target {gap_target:.2%})" if gap_target is not None else ")"
     if s["status"] == "time_limit":
         status += ", stopped by the time limit"
     rows = [
