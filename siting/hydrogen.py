@@ -790,10 +790,15 @@ def _assemble(
     if x is not None:
         served_share = np.clip(x[fr.trip_cols], 0, 1)
     trips_served = np.zeros(n)
+    trip_flow = np.zeros(n)
+    names = cands["name"].astype(str).to_numpy()
+    stations = np.full(hp.trips.n_trips, "", dtype=object)
     # a refuelled trip is served by every open station on its path (counted once per station)
     for q in np.flatnonzero(served_share > 1e-9):
         on_path = np.isin(hp.site_pos, hp.trips.path(q)) & open_h
         trips_served[on_path] += 1
+        trip_flow[on_path] += hp.trips.flow[q] * served_share[q]
+        stations[q] = "; ".join(names[on_path])
     size = np.full(n, np.nan)
     cost = cands["fixed_cost_cny"].to_numpy(float) * open_h
     load = np.zeros(n)
@@ -821,11 +826,12 @@ def _assemble(
     s["node_demand_kg_per_day"] = node_served[open_h]
     s["demand_served"] = (load + node_served)[open_h] if sec.capacitated else node_served[open_h]
     s["trips_served"] = trips_served[open_h]
+    s["trip_flow_per_day"] = trip_flow[open_h]
     s["max_travel_min"] = sec.max_travel_min
     keep = ["site_id", "kind", "name", "plugs", "capacity_kw", "cost_cny", "demand_served",
             "source", "lon", "lat", "max_travel_min", "size_kg_per_day", "trips_served",
             "status", "node", "geometry", "trip_fuel_kg_per_day",
-            "node_demand_kg_per_day"]  # fmt: skip
+            "node_demand_kg_per_day", "trip_flow_per_day"]  # fmt: skip
     sites = s[keep].reset_index(drop=True)
 
     flow = hp.trips.flow
@@ -836,6 +842,7 @@ def _assemble(
             "origin": tab["origin"].astype(str), "destination": tab["destination"].astype(str),
             "segment": tab["segment"], "flow_per_day": flow, "refuelled": served_share > 0.5,
             "served_share": served_share, "path_km": tab["path_km"], "basis": tab["basis"],
+            "stations": stations,
         },
         geometry=_trip_geometry(hp), crs="EPSG:4326",
     )  # fmt: skip

@@ -223,12 +223,18 @@ def _flow_share(plan: Plan) -> float | None:
 def title_line(plan: Plan) -> str:
     """Plain-text headline: ``Budget 50 M CNY · spent 48.7 M CNY · 62 % of demand covered``."""
     parts = [f"Budget {fmt_cny(plan.budget_cny)}", f"spent {fmt_cny(_spent(plan))}"]
+    s = plan.summary
+    h2 = _finite(s.get("hydrogen_node_demand_served_share"))
+    charging = s.get("demand_kwh_per_day") is not None
     share = _covered_share(plan)
-    if share is not None:
-        parts.append(f"{fmt_share(share)} of demand covered")
+    if share is not None and (charging or h2 is None):
+        what = "charging demand" if h2 is not None else "demand"
+        parts.append(f"{fmt_share(share)} of {what} covered")
     flow = _flow_share(plan)
     if flow is not None:
         parts.append(f"{fmt_share(flow)} of trip flow refuelled")
+    if h2 is not None:
+        parts.append(f"{fmt_share(h2)} of hydrogen depot demand served")
     status = plan.summary.get("status") or getattr(plan.solution, "status", None)
     if status and status != "optimal":
         parts.append(f"status {status}")
@@ -386,6 +392,15 @@ def _site_popup(row: Any, demand_unit: str) -> str:
         trips = _finite(_field(row, "trips_served"))
         if trips is not None:
             rows.append(("Trips served", fmt_num(trips)))
+        tflow = _finite(_field(row, "trip_flow_per_day"))
+        if tflow is not None:
+            rows.append(("Trip flow refuelled", f"{fmt_num(tflow)} vehicles/day"))
+        fuel = _finite(_field(row, "trip_fuel_kg_per_day"))
+        if fuel is not None:
+            rows.append(("Fuel for trips", f"{fmt_num(fuel)} kg/day"))
+        depot = _finite(_field(row, "node_demand_kg_per_day"))
+        if depot is not None:
+            rows.append(("Depot demand served", f"{fmt_num(depot)} kg/day"))
     if plugs is not None and (kind != "hydrogen" or plugs > 0):
         rows.append(("Plugs" if kind != "hydrogen" else "Dispensers", f"{plugs:.0f}"))
     if cap is not None and cap > 0:
@@ -396,6 +411,38 @@ def _site_popup(row: Any, demand_unit: str) -> str:
     rows.append(("Farthest demand served", "—" if t is None else f"{t:.1f} min drive"))
     body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     return f'<div class="siting-pop"><b>{esc(_site_label(row))}</b><table>{body}</table></div>'
+
+
+def _size_caption(kg_per_day: Any) -> str:
+    """Short size text under a hydrogen marker: ``500 kg/d``, ``1,000 kg/d`` ('' if unknown)."""
+    k = _finite(kg_per_day)
+    return "" if k is None else f"{fmt_num(k)} kg/d"
+
+
+def _hydrogen_icon_html(size: float, caption: str) -> tuple[str, list[int], list[float]]:
+    """Diamond labelled H₂ with ``caption`` (the station size) written under it.
+
+    Returns the HTML, Leaflet's ``iconSize`` and ``iconAnchor`` (anchored at the diamond's
+    centre, so the caption hangs below the site).
+    """
+    s = round(size)
+    if not caption:
+        return _icon_html("hydrogen", s, "H₂"), [s, s], [s / 2, s / 2]
+    w = max(s, 8 * len(caption))
+    h = s + 15
+    x0 = (w - s) / 2
+    pts = f"{x0 + s / 2},1 {x0 + s - 1},{s / 2} {x0 + s / 2},{s - 1} {x0 + 1},{s / 2}"
+    fs = max(8, round(s * 0.45))
+    html = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+        f'viewBox="0 0 {w} {h}"><polygon points="{pts}" fill="{HYDROGEN_COLOUR}" stroke="#000" '
+        f'stroke-width="1.5"/><text x="50%" y="{s / 2}" dy="0.35em" text-anchor="middle" '
+        f'font-family="Arial,Helvetica,sans-serif" font-weight="bold" font-size="{fs}" '
+        f'fill="#000">H₂</text><text x="50%" y="{h - 3}" text-anchor="middle" '
+        f'font-family="Arial,Helvetica,sans-serif" font-weight="bold" font-size="11" fill="#000" '
+        f'stroke="#fff" stroke-width="3" paint-order="stroke">{esc(caption)}</text></svg>'
+    )
+    return html, [w, h], [w / 2, s / 2]
 
 
 def _icon_html(kind: str, size: float, label: str) -> str:
@@ -433,7 +480,7 @@ def charger_marker_px(plugs: float) -> float:
 def hydrogen_marker_px(kg_per_day: float) -> float:
     """Marker width (px) of a hydrogen station of ``kg_per_day`` (area grows with size)."""
     k = _finite(kg_per_day) or 500.0
-    return float(np.clip(18 + 18 * math.sqrt(max(k, 0.0) / 1000), 24, 50))
+    return float(np.clip(8 + 30 * math.sqrt(max(k, 0.0) / 1000), 22, 50))
 
 
 def _add_sites(m: folium.Map, plan: Plan, demand_unit: str) -> dict[str, int]:
@@ -448,26 +495,23 @@ def _add_sites(m: folium.Map, plan: Plan, demand_unit: str) -> dict[str, int]:
         counts[kind] = len(sub)
         props, styles = [], []
         for row in sub.itertuples(index=False):
+            tip = f"{esc(_site_label(row))} · {esc(KIND_LABELS[kind].lower())}"
             if kind == "hydrogen":
-                size = hydrogen_marker_px(_field(row, "size_kg_per_day"))
-                label = "H₂"
+                kg = _field(row, "size_kg_per_day")
+                size = hydrogen_marker_px(kg)
+                html, box, anchor = _hydrogen_icon_html(size, _size_caption(kg))
+                if _finite(kg) is not None:
+                    tip += f" · {fmt_num(kg)} kg/day"
             else:
                 plugs = _finite(_field(row, "plugs"))
                 size = charger_marker_px(plugs or 1)
                 label = "" if plugs is None else f"{plugs:.0f}"
-            props.append(
-                {
-                    "popup": _site_popup(row, demand_unit),
-                    "tip": f"{esc(_site_label(row))} · {esc(KIND_LABELS[kind].lower())}",
-                }
-            )
-            styles.append(
-                {
-                    "html": _icon_html(kind, size, label),
-                    "iconSize": [round(size), round(size)],
-                    "iconAnchor": [round(size) / 2, round(size) / 2],
-                }
-            )
+                html, box = _icon_html(kind, size, label), [round(size), round(size)]
+                anchor = [round(size) / 2, round(size) / 2]
+                if plugs is not None:
+                    tip += f" · {plugs:.0f} plugs"
+            props.append({"popup": _site_popup(row, demand_unit), "tip": tip})
+            styles.append({"html": html, "iconSize": box, "iconAnchor": anchor})
         # biggest first so that small markers stay clickable on top
         order = np.argsort([-s["iconSize"][0] for s in styles], kind="stable")
         geoms = _round_geoms(sub.geometry.to_numpy()[order])
@@ -475,10 +519,12 @@ def _add_sites(m: folium.Map, plan: Plan, demand_unit: str) -> dict[str, int]:
         for f, i in zip(fc["features"], order, strict=True):
             f["properties"]["_s"] = int(i)
         name = f"{'Hydrogen stations' if kind == 'hydrogen' else 'Fast chargers'} ({len(sub)})"
+        # hydrogen stations stay above the (many) chargers whatever their latitude
+        z = 1000 if kind == "hydrogen" else 0
         folium.GeoJson(
             fc,
             name=name,
-            marker=folium.Marker(icon=folium.DivIcon(class_name="siting-icon")),
+            marker=folium.Marker(icon=folium.DivIcon(class_name="siting-icon"), z_index_offset=z),
             style_function=lambda f, st=styles: st[f["properties"]["_s"]],
             popup=folium.GeoJsonPopup(fields=["popup"], labels=False, max_width=360),
             tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False),
@@ -523,6 +569,16 @@ def trip_line_px(flow: float, max_flow: float) -> float:
     return round(1.5 + 7.5 * math.sqrt(f / mx), 1) if mx > 0 else 2.0
 
 
+def _stations_row(trips: pd.DataFrame, i: int) -> str:
+    """Popup row naming the stations a refuelled trip uses ('' when unknown)."""
+    if "stations" not in trips:
+        return ""
+    v = trips["stations"].iloc[i]
+    if not isinstance(v, str) or not v.strip():
+        return ""
+    return f"<tr><th>Refuels at</th><td>{esc(v)}</td></tr>"
+
+
 def _add_trips(m: folium.Map, plan: Plan) -> dict[str, Any] | None:
     trips = _to_wgs84(plan.trips)
     if trips is None:
@@ -548,7 +604,7 @@ def _add_trips(m: folium.Map, plan: Plan) -> dict[str, Any] | None:
                         f'<div class="siting-pop"><b>{head}</b><table>'
                         f"<tr><th>Flow</th><td>{fmt_num(flow[i])} vehicles/day</td></tr>"
                         f"<tr><th>Refuelled</th><td>{'yes' if refuelled else 'no'}"
-                        "</td></tr></table></div>"
+                        f"</td></tr>{_stations_row(trips, i)}</table></div>"
                     ),
                 }
             )
@@ -673,8 +729,9 @@ def _legend_html(
             )
         if "hydrogen" in sites:
             rows.append(
-                f'<div class="row">{_icon_html("hydrogen", 26, "H₂")}hydrogen station '
-                "(size grows with kg/day)</div>"
+                f'<div class="row">{_hydrogen_icon_html(hydrogen_marker_px(500), "500 kg/d")[0]}'
+                f"{_hydrogen_icon_html(hydrogen_marker_px(1000), '1,000 kg/d')[0]}"
+                "hydrogen station (size grows with kg/day; the capacity is written under it)</div>"
             )
         rows.append('<div class="note">Click a site for plugs, cost and demand served.</div>')
     if trips is not None:
