@@ -28,7 +28,15 @@ import scipy.sparse as sp
 
 from siting._errors import ModelInputError
 from siting.models import _validate as V
-from siting.models._milp import Milp, MilpBuilder, MilpResult, ModelHandle, solve_from_open
+from siting.models._milp import (
+    Milp,
+    MilpBuilder,
+    MilpResult,
+    ModelHandle,
+    complete_start,
+    solve_from_open,
+    solve_milp,
+)
 from siting.models._solution import Solution
 
 log = logging.getLogger(__name__)
@@ -36,6 +44,167 @@ log = logging.getLogger(__name__)
 
 def _money(x: float) -> str:
     return f"{x / 1e6:.1f} M CNY"
+
+
+def _demand_groups(
+    n_d: int, n_s: int, ii: np.ndarray, jj: np.ndarray, weights: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Merge demand points that the same set of sites covers (an exact reduction).
+
+    Points with identical covering sets are interchangeable in the plug-module model: one share
+    variable per (group, site) with the group's summed weight has the same optimum, and serving
+    every member the group's share is a plan of the original model. Groups of zero weight are
+    dropped (their shares change neither the objective nor any capacity). ``ii`` / ``jj`` must be
+    sorted by point, then site (CSR order).
+
+    Returns ``weight`` (per group), ``pair_group`` / ``pair_site`` (the group × site pairs, by
+    group then site) and ``point_pair`` (per point pair: its group pair, -1 when dropped).
+    """
+    deg = np.bincount(ii, minlength=n_d)
+    rng = np.random.default_rng(20240611)
+    h1 = np.bincount(ii, weights=rng.random(n_s)[jj], minlength=n_d)
+    h2 = np.bincount(ii, weights=rng.random(n_s)[jj], minlength=n_d)
+    _, first, gid = np.unique(
+        np.stack([deg.astype(float), h1, h2], axis=1), axis=0, return_index=True,
+        return_inverse=True,
+    )  # fmt: skip
+    gid = gid.ravel()
+    start = np.concatenate([[0], np.cumsum(deg)])
+    pos = np.arange(ii.size) - start[ii]  # rank of the pair within its point's row
+    rep = first[gid]  # representative point of each point's group
+    # verify the hash: every pair must match its representative's pair at the same rank
+    if ii.size and not np.array_equal(jj, jj[start[rep[ii]] + pos]):
+        log.debug("demand grouping: hash collision, points kept separate")
+        gid = np.arange(n_d)
+        first = np.arange(n_d)
+        rep = gid
+    gw_all = np.bincount(gid, weights=weights, minlength=first.size)
+    kept = (gw_all > 0) & (deg[first] > 0)
+    new_id = np.full(first.size, -1, dtype=np.int64)
+    new_id[kept] = np.arange(int(kept.sum()))
+    gdeg = deg[first[kept]]
+    gstart = np.concatenate([[0], np.cumsum(gdeg)])
+    pair_group = np.repeat(np.arange(gdeg.size), gdeg)
+    rep_start = start[first[kept]]
+    pair_site = jj[np.repeat(rep_start, gdeg) + (np.arange(pair_group.size) - gstart[pair_group])]
+    g_of_pair = new_id[gid[ii]]
+    point_pair = np.where(g_of_pair >= 0, gstart[np.maximum(g_of_pair, 0)] + pos, -1)
+    return {
+        "weight": gw_all[kept],
+        "pair_group": pair_group,
+        "pair_site": pair_site.astype(np.int64),
+        "point_pair": point_pair.astype(np.int64),
+    }
+
+
+def _module_upper(
+    max_modules: np.ndarray,
+    capacity: np.ndarray,
+    gw: np.ndarray,
+    gi: np.ndarray,
+    gj: np.ndarray,
+    existing: np.ndarray,
+    m_lo: np.ndarray,
+    forbidden: np.ndarray,
+) -> np.ndarray:
+    """Most modules worth installing: ``min(M_j, ceil(reachable demand_j / K_j))`` (exact).
+
+    A module beyond the demand a site can reach serves nothing, so removing it keeps the optimum;
+    existing modules are never cut (they cost nothing and stay).
+    """
+    n_s = max_modules.size
+    reach = np.bincount(gj, weights=gw[gi], minlength=n_s)
+    need = np.ceil(reach / capacity - 1e-9)
+    up = np.minimum(max_modules.astype(float), np.maximum(need, np.minimum(existing, max_modules)))
+    up = np.maximum(up, m_lo)
+    return np.where(forbidden, 0.0, up)
+
+
+def module_budget_bound(
+    budget: float,
+    site_cost: np.ndarray,
+    module_cost: np.ndarray,
+    module_capacity: np.ndarray,
+    max_modules: np.ndarray,
+    existing_modules: np.ndarray,
+    min_modules: np.ndarray,
+    required: np.ndarray,
+    forbidden: np.ndarray,
+    *,
+    time_limit: float = 5.0,
+) -> float:
+    """Most module capacity a budget can buy: an upper bound on the demand served.
+
+    Solves the integer knapsack ``max sum_j K_j m_j`` s.t. ``sum_j c_j y_j + q_j (m_j - e_j)^+
+    <= B``, ``m_j <= M_j y_j`` (required sites open, ``m_j >= min_modules_j``) with sites of
+    equal data merged into classes (variables: how many sites of a class get exactly m modules).
+    Coverage is ignored, so this is a relaxation of the plug-sized covering model and
+    ``sum_j K_j m_j <= bound`` is a valid inequality for it; it removes the integrality gap that
+    comes from the budget not dividing into whole sites and plugs, which the LP relaxation
+    (fixed costs spread over fractional sites) cannot see.
+
+    Parameters
+    ----------
+    budget : float
+        CNY.
+    site_cost, module_cost : ndarray (n_sites,)
+        Fixed cost per site and cost per new module (CNY).
+    module_capacity : ndarray (n_sites,)
+        Demand one module serves (weight units per day).
+    max_modules, existing_modules, min_modules : ndarray (n_sites,)
+        Module limits and modules already installed (free).
+    required, forbidden : ndarray of bool (n_sites,)
+    time_limit : float
+        Seconds for the knapsack solve; if it stops early its (valid) dual bound is used.
+
+    Returns
+    -------
+    float
+        The bound (weight units per day); ``inf`` when it cannot be computed.
+    """
+    ok = ~forbidden & (max_modules > 0)
+    if budget < 0:
+        return np.inf
+    key = np.stack(
+        [
+            site_cost, module_cost, module_capacity, max_modules.astype(float),
+            existing_modules.astype(float), min_modules.astype(float), required.astype(float),
+        ],
+        axis=1,
+    )[ok]  # fmt: skip
+    if key.shape[0] == 0:
+        return 0.0
+    cls, count = np.unique(key, axis=0, return_counts=True)
+    # one integer column per (class, module count m = lo..M): sites of the class with m modules
+    lo = cls[:, 5].astype(np.int64)
+    hi = cls[:, 3].astype(np.int64)
+    n_opt = np.maximum(hi - lo + 1, 0)
+    t = np.repeat(np.arange(cls.shape[0]), n_opt)
+    mm = lo[t] + (np.arange(t.size) - np.repeat(np.cumsum(n_opt) - n_opt, n_opt))
+    cost = cls[t, 0] + cls[t, 1] * np.maximum(mm - cls[t, 4], 0)
+    value = cls[t, 2] * mm
+    b = MilpBuilder("module_budget_bound", "max")
+    k = b.add_vars("k", t.size, cost=value, upper=count[t].astype(float), integer=True)
+    req_cls = cls[:, 6] > 0.5
+    b.add_rows(
+        "sites", cls.shape[0], t, k, 1.0,
+        lower=np.where(req_cls, count, 0).astype(float), upper=count.astype(float),
+    )  # fmt: skip
+    b.add_rows("budget", 1, np.zeros(t.size), k, cost, upper=float(budget))
+    res = solve_milp(b.build(), time_limit=time_limit, mip_gap=0.0)
+    if res.status == "infeasible":
+        return np.inf  # required sites over budget: the main model says so itself
+    bound = res.bound if np.isfinite(res.bound) else np.inf
+    if res.x is not None:
+        bound = max(bound, float(value @ np.round(res.x)))
+    if not np.isfinite(bound):
+        return np.inf
+    kk = module_capacity[ok]
+    if np.all(kk == np.round(kk)):
+        # integer capacities: sum K_j m_j is an integer, so the bound rounds down exactly
+        g = float(np.gcd.reduce(kk.astype(np.int64)))
+        return g * np.floor(bound / g + 1e-6)
+    return bound * (1 + 1e-9) + 1e-9
 
 
 def add_max_coverage(
@@ -95,39 +264,43 @@ def add_max_coverage(
         assert module_cost is not None and max_modules is not None and existing_modules is not None
         e = existing_modules.astype(float)
         m_lo = np.where(required, np.minimum(e, max_modules), 0.0)
+        grp = _demand_groups(n_d, n_s, ii, jj, weights)
+        gw, gi, gj = grp["weight"], grp["pair_group"], grp["pair_site"]
+        # exact tightening: more modules than the demand a site can reach never serve more
+        m_up = _module_upper(max_modules, module_capacity, gw, gi, gj, e, m_lo, forbidden)
         m = builder.add_vars(
-            "m",
-            n_s,
-            lower=m_lo,
-            upper=np.where(forbidden, 0.0, max_modules.astype(float)),
-            integer=True,
-            doc="modules (plugs) at site j",
+            "m", n_s, lower=m_lo, upper=m_up, integer=True, doc="modules (plugs) at site j"
         )
         new = builder.add_vars("new_modules", n_s, lower=0.0, doc="modules bought at site j")
-        nx = ii.size
+        nx = gi.size
         x = builder.add_vars(
-            "x", nx, cost=weights[ii], lower=0.0, upper=1.0, doc="share of i's demand served at j"
+            "x",
+            nx,
+            cost=gw[gi],
+            lower=0.0,
+            upper=1.0,
+            doc="share of demand group g's demand served at j",
         )
         builder.add_rows(
-            "serve_once", n_d, ii, x, 1.0, upper=1.0, doc="a point's demand is served at most once"
+            "serve_once", gw.size, gi, x, 1.0, upper=1.0, doc="a group's demand is served once"
         )
         k = np.arange(nx)
         builder.add_rows(
             "link",
             nx,
             np.concatenate([k, k]),
-            np.concatenate([x, y[jj]]),
+            np.concatenate([x, y[gj]]),
             np.concatenate([np.ones(nx), -np.ones(nx)]),
             upper=0.0,
-            doc="x_ij <= y_j",
+            doc="x_gj <= y_j",
         )
         sites = np.arange(n_s)
         builder.add_rows(
             "module_capacity",
             n_s,
-            np.concatenate([jj, sites]),
+            np.concatenate([gj, sites]),
             np.concatenate([x, m]),
-            np.concatenate([weights[ii], -module_capacity]),
+            np.concatenate([gw[gi], -module_capacity]),
             upper=0.0,
             doc="demand served at j <= capacity per module × modules",
         )
@@ -136,7 +309,7 @@ def add_max_coverage(
             n_s,
             np.concatenate([sites, sites]),
             np.concatenate([m, y]),
-            np.concatenate([np.ones(n_s), -max_modules.astype(float)]),
+            np.concatenate([np.ones(n_s), -m_up]),
             upper=0.0,
             doc="m_j <= max_modules_j y_j",
         )
@@ -149,11 +322,49 @@ def add_max_coverage(
             upper=e,
             doc="new_j >= m_j - existing_j",
         )
+        if budget is not None and np.isfinite(budget):
+            cap_bound = module_budget_bound(
+                float(budget),
+                site_cost,
+                module_cost,
+                module_capacity,
+                m_up,
+                existing_modules,
+                m_lo,
+                required,
+                forbidden,
+            )
+            if np.isfinite(cap_bound):
+                builder.add_rows(
+                    "budget_modules",
+                    1,
+                    np.zeros(n_s),
+                    m,
+                    module_capacity,
+                    upper=cap_bound,
+                    doc="capacity the budget can buy (integer knapsack bound, weight units)",
+                )
+                blocks["capacity_bound"] = np.array([cap_bound])
         budget_cols = np.concatenate([y, new])
         budget_coefs = np.concatenate([site_cost, module_cost])
-        blocks.update({"m": m, "new_modules": new, "x": x})
+        # point-level pairs (the handle's contract): each point's share is its group's share
+        keep = grp["point_pair"] >= 0
+        blocks.update(
+            {
+                "m": m,
+                "new_modules": new,
+                "x": x[grp["point_pair"][keep]],
+                "pair_demand": ii[keep],
+                "pair_site": jj[keep],
+                "group_x": x,
+                "group_weight": gw,
+                "group_pair_group": gi,
+                "group_pair_site": gj,
+                "module_upper": m_up,
+            }
+        )
         blocks["uncoverable"] = np.flatnonzero(np.bincount(ii, minlength=n_d) == 0)
-        obj_cols, obj_coefs = x, weights[ii]
+        obj_cols, obj_coefs = x, gw[gi]
     if budget is not None and np.isfinite(budget):
         builder.add_rows(
             "budget",
@@ -259,6 +470,72 @@ def _prepare(
     elif pp is not None and int(req.sum()) > pp:
         prep.reason = f"{int(req.sum())} required sites > p = {pp}"
     return prep
+
+
+def _greedy_module_plan(
+    h: ModelHandle, prep: _CovPrep, n_cols: int, m_lo: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """A feasible plan of the plug-sized model, built greedily (a start, never a proof by itself).
+
+    Repeatedly opens (or enlarges) the site whose affordable modules serve the most remaining
+    demand per CNY, serving the demand points that fewest sites cover first. Returns the full
+    column vector and the demand it serves (weight units per day).
+    """
+    b = h.blocks
+    gw, gi, gj = b["group_weight"], b["group_pair_group"], b["group_pair_site"]
+    xcol, m_up = b["group_x"], b["module_upper"]
+    kcap, q, c, e = prep.kcap, prep.qcost, prep.c, prep.ex.astype(float)
+    n_s = c.size
+    by_site = np.argsort(gj, kind="stable")
+    site_ptr = np.concatenate([[0], np.cumsum(np.bincount(gj, minlength=n_s))])
+    gdeg = np.bincount(gi, minlength=gw.size)
+    rem = gw.astype(float).copy()
+    share = np.zeros(gi.size)
+    m_cur = m_lo.astype(float).copy()
+    is_open = prep.req.copy()
+    spent = float(c[is_open].sum() + q @ np.maximum(m_cur - e, 0.0))
+    p = np.inf if prep.p is None else prep.p
+
+    def serve(j: int, amount: float) -> None:
+        idx = by_site[site_ptr[j] : site_ptr[j + 1]]
+        idx = idx[np.argsort(gdeg[gi[idx]], kind="stable")]
+        avail = rem[gi[idx]]
+        take = np.minimum(avail, np.maximum(amount - (np.cumsum(avail) - avail), 0.0))
+        rem[gi[idx]] -= take
+        share[idx] += np.where(gw[gi[idx]] > 0, take / np.maximum(gw[gi[idx]], 1e-300), 0.0)
+
+    for j in np.flatnonzero(is_open & (m_cur > 0)):
+        serve(int(j), kcap[j] * m_cur[j])
+    allowed = ~prep.forb
+    for _ in range(2 * n_s + 1):
+        avail = np.bincount(gj, weights=rem[gi], minlength=n_s)
+        left = prep.budget - spent
+        fixed = np.where(is_open, 0.0, c)
+        base = np.maximum(m_cur, e)  # modules up to the existing count are free
+        with np.errstate(divide="ignore", invalid="ignore"):
+            paid = np.where(q > 0, np.floor((left - fixed) / q + 1e-9), np.inf)
+        m_aff = np.minimum(m_up, np.where(left - fixed >= 0, base + paid, -1.0))
+        m_t = np.minimum(m_aff, m_cur + np.ceil(avail / kcap - 1e-9))
+        delta = m_t - m_cur
+        value = np.minimum(avail, kcap * np.maximum(delta, 0.0))
+        cost = fixed + q * np.maximum(m_t - base, 0.0)
+        ok = allowed & (delta >= 1) & (value > 1e-9) & (is_open | (is_open.sum() < p))
+        if not ok.any():
+            break
+        with np.errstate(divide="ignore", invalid="ignore"):
+            score = np.where(ok, np.where(cost > 0, value / cost, np.inf), -1.0)
+        best = np.flatnonzero(score == score.max())
+        j = int(best[np.argmax(value[best])])
+        is_open[j] = True
+        spent += float(cost[j])
+        serve(j, float(value[j]))
+        m_cur[j] = m_t[j]
+    x = np.zeros(n_cols)
+    x[h.site_cols] = is_open
+    x[b["m"]] = np.where(is_open, m_cur, 0.0)
+    x[b["new_modules"]] = np.maximum(x[b["m"]] - e, 0.0)
+    x[xcol] = np.clip(share, 0.0, 1.0)
+    return x, float(gw[gi] @ x[xcol])
 
 
 def _build(prep: _CovPrep) -> tuple[Milp, ModelHandle]:
@@ -398,10 +675,80 @@ def max_coverage(
         return Solution.infeasible(prep.reason, build_seconds=time.perf_counter() - t0)
     milp, h = _build(prep)
     build_s = time.perf_counter() - t0
-    res = solve_from_open(
-        milp, h.site_cols, warm_start_open, time_limit=time_limit, mip_gap=mip_gap
-    )
+    if "capacity_bound" in h.blocks:
+        res = _solve_modules(milp, h, prep, warm_start_open, time_limit, mip_gap)
+    else:
+        res = solve_from_open(
+            milp, h.site_cols, warm_start_open, time_limit=time_limit, mip_gap=mip_gap
+        )
     return _coverage_solution(res, h, prep, build_s)
+
+
+def _feasible(milp: Milp, x: np.ndarray, tol: float = 1e-6) -> bool:
+    """True when ``x`` meets every row, bound and integrality of ``milp`` (scaled tolerance)."""
+    ax = milp.A @ x
+    scale = 1.0 + np.abs(ax)
+    rows_ok = (ax >= milp.row_lower - tol * scale) & (ax <= milp.row_upper + tol * scale)
+    cols_ok = (x >= milp.col_lower - tol) & (x <= milp.col_upper + tol)
+    ints = x[milp.integer]
+    return bool(rows_ok.all() and cols_ok.all() and np.allclose(ints, np.round(ints), atol=tol))
+
+
+def _solve_modules(
+    milp: Milp,
+    h: ModelHandle,
+    prep: _CovPrep,
+    warm_start_open: object | None,
+    time_limit: float | None,
+    mip_gap: float,
+) -> MilpResult:
+    """Solve the plug-sized model under a budget: greedy plan, proof by the knapsack bound.
+
+    The greedy plan is returned as optimal only when it is within ``mip_gap`` of the budget's
+    capacity bound (:func:`module_budget_bound`, a proven upper bound on the demand served);
+    otherwise HiGHS solves the model, started from the better of the greedy plan and the
+    ``warm_start_open`` sites.
+    """
+    t0 = time.perf_counter()
+    m_lo = np.where(prep.req, np.minimum(prep.ex, prep.mmax), 0).astype(float)
+    start: np.ndarray | None
+    start, served = _greedy_module_plan(h, prep, milp.num_cols, m_lo)
+    ub = float(h.blocks["capacity_bound"][0])
+    if not _feasible(milp, start):
+        log.warning("max_coverage: greedy plan violates the model (a bug); solving the MILP")
+        start, served = None, -np.inf
+    elif ub - served <= max(mip_gap * abs(served), 1e-6):
+        gap = max(ub - served, 0.0) / max(abs(served), 1e-12)
+        log.info("max_coverage: greedy plan within %.2g of the budget capacity bound", gap)
+        return MilpResult(
+            "optimal",
+            served,
+            max(ub, served),
+            gap,
+            start,
+            time.perf_counter() - t0,
+            "optimal: plan meets the budget capacity bound",
+        )
+    log.info("max_coverage: greedy plan %.6g < capacity bound %.6g, solving the MILP", served, ub)
+    if warm_start_open is not None:
+        idx = np.asarray(list(warm_start_open), dtype=np.int64).ravel()  # type: ignore[call-overload]
+        if idx.size == 0 or ((idx >= 0) & (idx < h.site_cols.size)).all():
+            y = np.zeros(h.site_cols.size)
+            y[idx] = 1.0
+            limit = 10.0 if time_limit is None else max(0.1 * time_limit, 0.05)
+            other = complete_start(milp, h.site_cols, y, time_limit=limit)
+            if other is not None and float(milp.c @ other) > served:
+                start = other
+    if time_limit is not None:
+        time_limit = max(time_limit - (time.perf_counter() - t0), 0.01)
+    res = solve_milp(
+        milp,
+        time_limit=time_limit,
+        mip_gap=mip_gap,
+        warm_start=start,
+    )
+    res.seconds = time.perf_counter() - t0
+    return res
 
 
 def add_coverage_component(
