@@ -172,3 +172,144 @@ def test_bad_input_raises_clear_error(kwargs, needle):
     args.update(kwargs)
     with pytest.raises(ModelInputError, match=needle):
         max_coverage(**args)
+
+
+# --- plug-sized model: exact reductions, budget capacity bound, greedy proof (issue 6) ---
+
+
+def _reference_modules(cov, w, c, budget, kcap, q, mmax, ex, req, forb, p=None):
+    """The plug-sized model as its docstring states it, per point, no reductions (scipy/HiGHS)."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    n_d, n_s = cov.shape
+    ii, jj = np.nonzero(cov)
+    ok = ~np.isin(jj, forb)
+    ii, jj = ii[ok], jj[ok]
+    nx = ii.size
+    ny, nm = n_s, n_s  # columns: y, m, new, x
+    n = ny + nm + n_s + nx
+    Y, M, N, X = 0, ny, ny + nm, ny + nm + n_s
+    rows, lo, up = [], [], []
+
+    def row(cols, vals, lb, ub):
+        r = np.zeros(n)
+        r[cols] = vals
+        rows.append(r)
+        lo.append(lb)
+        up.append(ub)
+
+    for i in range(n_d):
+        k = np.flatnonzero(ii == i)
+        if k.size:
+            row(X + k, 1.0, -np.inf, 1.0)
+    for k in range(nx):
+        row([X + k, Y + jj[k]], [1.0, -1.0], -np.inf, 0.0)
+    for j in range(n_s):
+        k = np.flatnonzero(jj == j)
+        row(np.r_[X + k, M + j], np.r_[w[ii[k]], -kcap[j]], -np.inf, 0.0)
+        row([M + j, Y + j], [1.0, -mmax[j]], -np.inf, 0.0)
+        row([M + j, N + j], [1.0, -1.0], -np.inf, ex[j])
+    row(np.r_[Y : Y + ny, N : N + n_s], np.r_[c, q], -np.inf, budget)
+    if p is not None:
+        row(np.arange(Y, Y + ny), 1.0, -np.inf, p)
+    lb, ub = np.zeros(n), np.full(n, np.inf)
+    isreq = np.isin(np.arange(n_s), req)
+    isforb = np.isin(np.arange(n_s), forb)
+    lb[Y : Y + ny] = isreq
+    ub[Y : Y + ny] = ~isforb
+    lb[M : M + nm] = np.where(isreq, np.minimum(ex, mmax), 0)
+    ub[M : M + nm] = np.where(isforb, 0, mmax)
+    ub[X:] = 1.0
+    integ = np.zeros(n)
+    integ[: ny + nm] = 1
+    cost = np.zeros(n)
+    cost[X:] = -w[ii]
+    res = milp(
+        cost,
+        constraints=LinearConstraint(np.array(rows), lo, up),
+        bounds=Bounds(lb, ub),
+        integrality=integ,
+        options={"mip_rel_gap": 1e-9},
+    )
+    assert res.status == 0
+    return -res.fun
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_plug_model_matches_unreduced_reference(seed):
+    # duplicate covering sets, zero weights, required/forbidden sites, existing plugs, tight budgets
+    rng = np.random.default_rng(seed)
+    n_d, n_s = int(rng.integers(4, 14)), int(rng.integers(2, 6))
+    base = rng.random((4, n_s)) < 0.5
+    cov = base[rng.integers(0, 4, n_d)] | (rng.random((n_d, n_s)) < 0.15 * (seed % 2))
+    w = rng.integers(0, 12, n_d).astype(float)
+    c = rng.integers(0, 6, n_s).astype(float)
+    q = rng.integers(0, 3, n_s).astype(float)
+    kcap = rng.integers(3, 9, n_s).astype(float)
+    mmax = rng.integers(1, 5, n_s)
+    ex = rng.integers(0, 2, n_s)
+    roles = rng.choice(["", "", "", "req", "forb"], n_s)
+    req, forb = np.flatnonzero(roles == "req"), np.flatnonzero(roles == "forb")
+    budget = float(c[req].sum() + rng.integers(0, 15))
+    p = None if seed % 3 else int(rng.integers(max(len(req), 1), n_s + 1))
+    sol = max_coverage(
+        sp.csr_matrix(cov), w, c, budget, p, required=req, forbidden=forb,
+        module_capacity=kcap, module_cost=q, max_modules=mmax, existing_modules=ex,
+    )  # fmt: skip
+    ref = _reference_modules(cov, w, c, budget, kcap, q, mmax, ex, req, forb, p)
+    assert sol.status == "optimal"
+    assert sol.objective == pytest.approx(ref, abs=1e-6)
+    assert sol.details["spent"] <= budget + 1e-6
+    assert sol.bound >= ref - 1e-6
+
+
+def test_identical_points_share_one_group_and_get_the_same_share():
+    cov = sp.csr_matrix(np.array([[1, 0], [1, 0], [1, 1], [0, 1]], dtype=bool))
+    w = np.array([10.0, 30.0, 5.0, 0.0])
+    sol = max_coverage(cov, w, [1.0, 1.0], 1.0, module_capacity=20.0, max_modules=1)
+    assert sol.objective == pytest.approx(20.0)
+    # points 0 and 1 are one group: served the same share (20 of their 40 kWh/day)
+    assert sol.assignment[0] == pytest.approx(sol.assignment[1])
+    assert sol.assignment[0] * 10 + sol.assignment[1] * 30 + sol.assignment[2] * 5 == 20.0
+
+
+def test_capacity_bound_is_the_integer_knapsack_of_sites_and_plugs():
+    from siting.models.coverage import module_budget_bound
+
+    n = 50  # sites of 0.5 M + 40 k per plug, 20 plugs max, 195 kWh per plug
+    one = np.ones(n)
+    bound = module_budget_bound(
+        31.111111e6, 0.5e6 * one, 40e3 * one, 195.0 * one, np.full(n, 20), np.zeros(n, int),
+        np.zeros(n, int), np.zeros(n, bool), np.zeros(n, bool),
+    )  # fmt: skip
+    # 23 full sites (29.9 M) + one site with 17 plugs (1.18 M) = 477 plugs; the LP would give 478.6
+    assert bound == 477 * 195.0
+
+
+def test_budget_rounding_gap_is_proved_without_branching():
+    # plenty of demand: the optimum is the capacity the budget can buy, and it is proved so
+    rng = np.random.default_rng(1)
+    cov = sp.csr_matrix(rng.random((300, 40)) < 0.3)
+    w = rng.uniform(50, 150, 300)
+    sol = max_coverage(
+        cov, w, np.full(40, 0.5e6), 7.3e6, module_capacity=195.0, module_cost=40e3,
+        max_modules=20, mip_gap=1e-9,
+    )  # fmt: skip
+    plugs = int(sol.details["modules"].sum())
+    assert sol.status == "optimal" and sol.gap == 0.0
+    assert sol.objective == pytest.approx(plugs * 195.0) and sol.bound == sol.objective
+    assert sol.details["spent"] <= 7.3e6
+
+
+def test_greedy_short_of_the_bound_falls_back_to_the_solver():
+    # demand-limited: plugs cannot all be filled, so the bound is not met and HiGHS decides
+    cov = sp.csr_matrix(np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1]], dtype=bool))
+    w = np.array([25.0, 25.0, 25.0])
+    kw = dict(module_capacity=20.0, module_cost=1.0, max_modules=3)
+    sol = max_coverage(cov, w, [2.0, 2.0, 2.0], 10.0, **kw)
+    ref = _reference_modules(
+        cov.toarray(), w, np.full(3, 2.0), 10.0, np.full(3, 20.0), np.ones(3), np.full(3, 3),
+        np.zeros(3), [], [],
+    )  # fmt: skip
+    assert sol.status == "optimal" and sol.objective == pytest.approx(ref)
+    assert "capacity bound" not in sol.message
