@@ -313,3 +313,24 @@ def test_greedy_short_of_the_bound_falls_back_to_the_solver():
     )  # fmt: skip
     assert sol.status == "optimal" and sol.objective == pytest.approx(ref)
     assert "capacity bound" not in sol.message
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_capacity_bound_equals_brute_force_knapsack(seed):
+    from siting.models.coverage import module_budget_bound
+
+    rng = np.random.default_rng(seed)
+    n = 4
+    uniform = seed % 2 == 0  # even seeds: the closed form; odd: the knapsack MILP
+    c = np.full(n, 5.0) if uniform else rng.integers(0, 8, n).astype(float)
+    q = np.full(n, 2.0) if uniform else rng.integers(1, 4, n).astype(float)
+    kcap = np.full(n, 7.0) if uniform else rng.integers(2, 9, n).astype(float)
+    mmax = rng.integers(0, 4, n)
+    budget = float(rng.integers(0, 30))
+    zero, no = np.zeros(n, int), np.zeros(n, bool)
+    best = 0.0
+    for m in itertools.product(*(range(k + 1) for k in mmax)):
+        m = np.array(m)
+        if (c * (m > 0) + q * m).sum() <= budget:
+            best = max(best, float(kcap @ m))
+    assert module_budget_bound(budget, c, q, kcap, mmax, zero, zero, no, no) == best

@@ -189,6 +189,17 @@ def module_budget_bound(
     )[ok]  # fmt: skip
     if key.shape[0] == 0:
         return 0.0
+    if (key[:, [0, 1, 2]] == key[0, [0, 1, 2]]).all() and not key[:, 4:].any():
+        # one site cost, module cost and capacity, nothing built or required: with n sites open
+        # the plugs are limited by the n largest M_j and by the money left, so it is closed form
+        c0, q0, k0 = key[0, 0], key[0, 1], key[0, 2]
+        n = np.arange(key.shape[0] + 1)
+        top = np.concatenate([[0.0], np.cumsum(np.sort(key[:, 3])[::-1])])
+        left = budget - c0 * n
+        with np.errstate(divide="ignore", invalid="ignore"):
+            paid = np.floor(left / q0 + 1e-9) if q0 > 0 else np.full(n.size, np.inf)
+        plugs = np.where(left >= 0, np.minimum(top, paid), -np.inf)
+        return float(k0 * plugs.max())
     cls, count = np.unique(key, axis=0, return_counts=True)
     # one integer column per (class, module count m = lo..M): sites of the class with m modules
     lo = cls[:, 5].astype(np.int64)
