@@ -86,10 +86,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{t['solve_seconds'].sum():.2f} s; statuses {dict(t['status'].value_counts())}]"
     )
     print(f"ratio sweep_warm / single = {t_warm / t_single:.2f}  (target <= 2.5)")
+    print(
+        f"with prepare paid once on each side (siting compare vs siting run): "
+        f"{(t_prep + t_warm) / (t_prep + t_single):.2f}"
+    )
     for row in t.itertuples():
         print(
             f"  {row.budget_cny / 1e6:8.2f}M  {row.status:10s} gap {row.mip_gap:.1e}  "
-            f"covered {row.demand_covered_share:.4f}  solver {row.solve_seconds:6.2f} s"
+            f"covered {row.demand_covered_share:.4f}  objective {row.objective:10.6g}  "
+            f"solver {row.solve_seconds:6.2f} s"
         )
 
     if not args.no_cold:
