@@ -257,7 +257,11 @@ class Outputs(Section):
 
 
 class Phase(Section):
-    """One build phase for ``siting compare``: sites built in a phase stay open in later ones."""
+    """One build phase for ``siting compare``.
+
+    ``budget_cny`` is cumulative: the total spent by the end of the phase. Sites built in a phase
+    stay open in later ones.
+    """
 
     name: str
     budget_cny: NonNeg
