@@ -342,6 +342,7 @@ def solve_milp(
     threads: int | None = None,
     warm_start: np.ndarray | None = None,
     verbose: bool = False,
+    options: dict[str, object] | None = None,
 ) -> MilpResult:
     """Solve ``milp`` with HiGHS (highspy), passing the arrays in one call.
 
@@ -359,6 +360,8 @@ def solve_milp(
         A (possibly partial, NaN = unknown) column vector offered to HiGHS as a starting incumbent.
     verbose : bool
         Show the HiGHS log.
+    options : dict, optional
+        Extra HiGHS options (name -> value), set after the ones above.
 
     Returns
     -------
@@ -374,6 +377,8 @@ def solve_milp(
         h.setOptionValue("time_limit", float(time_limit))
     if threads is not None:
         h.setOptionValue("threads", int(threads))
+    for key, value in (options or {}).items():
+        h.setOptionValue(key, value)
     pass_to_highs(milp, h)
     has_int = bool(milp.integer.any())
     if warm_start is not None:
