@@ -39,14 +39,8 @@ from siting.models import build_facility_location, build_p_median, facility_loca
 from siting.models._milp import new_highs, pass_to_highs
 from siting.orlib import read_cap, read_optima, read_pmed
 
-# published sizes of pmed21-40 (Beasley 1985): n, m (edges), p
-FAMILY_21_40 = [
-    (500, 5000, 5), (500, 5000, 10), (500, 5000, 50), (500, 5000, 100), (500, 5000, 167),
-    (600, 7200, 5), (600, 7200, 10), (600, 7200, 60), (600, 7200, 120), (600, 7200, 200),
-    (700, 9800, 5), (700, 9800, 10), (700, 9800, 70), (700, 9800, 140),
-    (800, 12800, 5), (800, 12800, 10), (800, 12800, 80),
-    (900, 16200, 5), (900, 16200, 10), (900, 16200, 90),
-]  # fmt: skip
+sys.path.insert(0, str(Path(__file__).parent))
+from orlib_random import FAMILY_21_40, beasley_edges, distance, family
 
 
 def note(key: str, value: object) -> None:
@@ -55,19 +49,8 @@ def note(key: str, value: object) -> None:
 
 
 def random_graph_distances(n: int, m: int, seed: int) -> np.ndarray:
-    """Shortest paths of a random connected graph: spanning tree + random edges, costs 1..100."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import shortest_path
-
-    rng = np.random.default_rng(seed)
-    u = np.arange(1, n)
-    v = rng.integers(0, u)
-    extra = m - (n - 1)
-    eu = np.concatenate([u, rng.integers(0, n, extra)])
-    ev = np.concatenate([v, rng.integers(0, n, extra)])
-    w = rng.integers(1, 101, m).astype(float)
-    g = coo_matrix((w, (eu, ev)), shape=(n, n)).tocsr()  # duplicate pairs add up (fine here)
-    return shortest_path(g, directed=False)
+    """Shortest paths of a random graph built like Beasley's pmed files (orlib_random.py)."""
+    return distance(beasley_edges(n, m, np.random.default_rng(seed)), n)
 
 
 def raw_pmedian_assignment(d: np.ndarray, p: int):  # -> highspy.Highs
@@ -193,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--spopt-time-limit", type=float, default=300.0)
     ap.add_argument("--no-reference", action="store_true", help="skip the comparisons")
     ap.add_argument("--random-family", action="store_true", help="random pmed21-40 sizes")
+    ap.add_argument("--seed", type=int, default=1985, help="seed of the random pmed family")
     ap.add_argument("--random-cap", type=int, default=0, help="random 100x1000 cap instances")
     a = ap.parse_args(argv)
     optima = read_optima(a.optima) if a.optima else {}
@@ -223,11 +207,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
         if a.random_family:
             t_fam = 0.0
-            for k, (n, m, p) in enumerate(FAMILY_21_40):
-                d = random_graph_distances(n, m, seed=21 + k)
-                sol = p_median(d, p, time_limit=a.time_limit)
+            for (name, p, edges), (n, m, _) in zip(family(a.seed), FAMILY_21_40, strict=True):
+                sol = p_median(distance(edges, n), p, time_limit=a.time_limit)
                 t_fam += sol.seconds + sol.build_seconds
-                row(f"random{n}_m{m}_p{p}", sol, None)
+                row(f"{name}_n{n}_m{m}_p{p}", sol, None)
             note("random pmed21-40-size family: total s", f"{t_fam:.1f}")
             note("OR-Library pmed1-20 given + random 21-40: total s", f"{total + t_fam:.1f}")
             total += t_fam
