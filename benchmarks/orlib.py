@@ -165,6 +165,36 @@ def spopt_pmedian(d: np.ndarray, p: int, time_limit: float) -> tuple[float, floa
     return float(pulp.value(model.problem.objective)), seconds, status
 
 
+def mclp_radius(d: np.ndarray) -> float:
+    """Service radius of the MCLP comparison: the 5 % quantile of the node-to-node distances."""
+    return float(np.quantile(d[~np.eye(d.shape[0], dtype=bool)], 0.05))
+
+
+def ours_mclp(d: np.ndarray, p: int) -> tuple[float, float, str]:
+    """(covered nodes, seconds incl. the coverage matrix, status) of siting's max_coverage."""
+    import scipy.sparse as sp
+
+    from siting.models import max_coverage
+
+    t = time.perf_counter()
+    cov = sp.csr_matrix(d <= mclp_radius(d))
+    sol = max_coverage(cov, np.ones(d.shape[0]), np.zeros(d.shape[1]), budget=None, p=p)
+    return sol.objective, time.perf_counter() - t, sol.status
+
+
+def spopt_mclp(d: np.ndarray, p: int, time_limit: float) -> tuple[float, float, str]:
+    """(covered nodes, seconds, status) of spopt's MCLP with CBC on the same radius."""
+    import pulp
+    from spopt.locate import MCLP
+
+    t = time.perf_counter()
+    model = MCLP.from_cost_matrix(d, np.ones(d.shape[0]), mclp_radius(d), p_facilities=p)
+    model = model.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit))
+    seconds = time.perf_counter() - t
+    status = pulp.LpStatus[model.problem.status]
+    return float(pulp.value(model.problem.objective)), seconds, status
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("kind", choices=["pmed", "cap"])
@@ -263,6 +293,23 @@ def main(argv: list[str] | None = None) -> int:
                 note(f"spopt PMedian total s on {names}", f"{theirs:.2f}")
                 note("total time ratio spopt/siting on that subset", f"{theirs / ours:.1f}")
                 note("spopt objectives equal the optima", same)
+                # MCLP: cover the most nodes within mclp_radius with p sites (unit weights)
+                ours_m = theirs_m = 0.0
+                same_m = True
+                for name, dd, p, _ in spopt_cases:
+                    o_obj, o_sec, o_st = ours_mclp(dd, p)
+                    s_obj, s_sec, s_st = spopt_mclp(dd, p, a.spopt_time_limit)
+                    ours_m, theirs_m = ours_m + o_sec, theirs_m + s_sec
+                    same_m &= abs(o_obj - s_obj) <= 1e-6 * max(1.0, abs(s_obj))
+                    note(
+                        f"MCLP {name} (radius {mclp_radius(dd):g}, p={p})",
+                        f"siting {o_obj:g} in {o_sec:.3f} s ({o_st}); "
+                        f"spopt {s_obj:g} in {s_sec:.3f} s ({s_st})",
+                    )
+                note(f"MCLP total s on {names}: siting", f"{ours_m:.3f}")
+                note(f"MCLP total s on {names}: spopt", f"{theirs_m:.3f}")
+                note("MCLP total time ratio spopt/siting", f"{theirs_m / ours_m:.1f}")
+                note("MCLP objectives equal", same_m)
         else:
             inst = largest
             handoff_ratio(

@@ -91,3 +91,30 @@ def test_missing_file_is_an_input_error(tmp_path):
 def test_optima_files():
     assert read_optima(DATA / "pmedopt.txt")["pmed1"] == 5819
     assert read_optima(DATA / "capopt.txt")["cap41"] == pytest.approx(1040444.375)
+
+
+def test_pmed_distance_last_edge_counts_and_ignores_loops():
+    from siting.orlib import pmed_distance
+
+    d, n_edges = pmed_distance(3, np.array([0, 1, 1, 2]), np.array([1, 2, 0, 2]), [5, 1, 9, 3])
+    assert n_edges == 2 and d[0, 1] == 9 and d[0, 2] == 10 and d[2, 2] == 0
+
+
+def test_random_pmed_graphs_are_built_like_beasleys():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from orlib_random import beasley_edges, compare, family
+
+    e = beasley_edges(50, 400, np.random.default_rng(0))
+    assert e.shape == (400, 3)
+    assert (e[:50, 0] == np.arange(1, 51)).all() and (
+        e[:50, 1] == np.roll(np.arange(1, 51), -1)
+    ).all()
+    rest = e[50:, :2]
+    assert rest.min() >= 1 and rest.max() <= 49 and (rest[:, 0] != rest[:, 1]).all()
+    assert e[:, 2].min() >= 1 and e[:, 2].max() <= 100
+    stats = compare(e, 50)
+    assert stats["degree_mean"] == 16.0 and stats["degree_min"] == 2
+    a, b = family(3)[0], family(3)[0]
+    assert a[0] == "rpmed21" and a[1] == 5 and np.array_equal(a[2], b[2])

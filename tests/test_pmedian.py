@@ -126,3 +126,48 @@ def test_build_gives_the_model_highs_solves():
     milp = build_p_median(inst.distance, inst.p)
     res = solve_milp(milp)
     assert res.objective == pytest.approx(OPT["pmed1"])
+
+
+def test_lagrangean_bound_is_below_optimum_and_keeps_optimal_sites():
+    from siting.models.pmedian import lagrangean_reduction
+
+    inst = read_pmed(DATA / "pmed6.txt")
+    n = inst.n
+    none = np.zeros(n, dtype=bool)
+    opt = OPT["pmed6"]
+    # with a plan "one above the optimum", no plan costing <= optimum may be cut away
+    red = lagrangean_reduction(
+        inst.distance, inst.p, np.ones(n), none, none, opt + 1, integral=True
+    )
+    assert red.bound <= opt
+    assert red.closed.sum() > 0.5 * n  # the reduction does its job on this instance
+    best = p_median(inst.distance, inst.p)
+    assert not red.closed[best.open].any()
+    assert red.best_value >= opt
+
+
+def test_reduction_reports_what_it_fixed():
+    inst = read_pmed(DATA / "pmed6.txt")
+    sol = p_median(inst.distance, inst.p)
+    assert sol.details["sites_closed"] > 0
+    assert sol.details["lagrangean_bound"] <= sol.objective
+
+
+@pytest.mark.parametrize("reduce", [True, False])
+def test_fractional_costs_match_enumeration(reduce):
+    rng = np.random.default_rng(11)
+    for _ in range(15):
+        n, m = rng.integers(4, 10), rng.integers(4, 9)
+        p = int(rng.integers(1, m))
+        cost = rng.random((n, m)) * 10
+        w = rng.random(n) * 3
+        req = [1] if rng.random() < 0.3 else []
+        best = _brute(cost, p, w, req, [])
+        sol = p_median(cost, p, w, required=req, reduce=reduce)
+        assert sol.status == "optimal" and sol.objective == pytest.approx(best, rel=1e-9)
+
+
+def test_warm_start_of_wrong_size_is_ignored():
+    inst = read_pmed(DATA / "pmed1.txt")
+    sol = p_median(inst.distance, inst.p, warm_start_open=[0, 1])
+    assert sol.status == "optimal" and sol.objective == pytest.approx(OPT["pmed1"])

@@ -675,7 +675,7 @@ def lagrangean_reduction(
         if last:  # final fixing pass with the best multipliers
             lam = best_lam
         value, rho, order, sel = evaluate(lam)
-        if value > bound + 1e-9 * max(1.0, abs(bound)):
+        if not np.isfinite(bound) or value > bound + 1e-9 * max(1.0, abs(bound)):
             bound, best_lam, stall = value, lam.copy(), 0
         else:
             stall += 1
