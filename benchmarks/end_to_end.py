@@ -168,6 +168,15 @@ def scaling(time_limit: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _markdown(t) -> str:
+    """A pandas table as a Markdown table (no optional ``tabulate`` dependency)."""
+    cols = [str(t.index.name or "")] + [str(c) for c in t.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for idx, row in t.iterrows():
+        lines.append("| " + " | ".join([str(idx)] + [str(v) for v in row]) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line (see module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -183,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     res = default_run(None)
     t = pd.Series(res["times"]).round(2).rename("seconds").to_frame()
     print(f"\nDefault scenario {SCENARIO.relative_to(ROOT)}:")
-    print(t.to_markdown() if args.markdown else t.to_string())
+    print(_markdown(t) if args.markdown else t.to_string())
     print(
         f"demand cells {res['cells']}, candidates {res['candidates']}, pairs within the limit "
         f"{res['pairs']}, status {res['status']} (gap {res['gap']:.1e}), {res['sites']} sites, "
@@ -192,7 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_scaling:
         df = scaling(args.time_limit)
         print(f"\nScaling (solver time limit {args.time_limit:.0f} s):")
-        print(df.to_markdown(index=False) if args.markdown else df.to_string(index=False))
+        table = (
+            _markdown(df.set_index(df.columns[0])) if args.markdown else df.to_string(index=False)
+        )
+        print(table)
         print(f"peak memory over all runs: {peak_mb():.0f} MB")
     return 0
 
