@@ -432,7 +432,8 @@ def solve_prepared(
         raise InputError(f"keep_open: site(s) {bad} are forbidden in the scenario")
     warm = None
     if warm_start is not None:
-        ws = [s for s in warm_start if s in set(sid)]
+        known = set(sid)
+        ws = [s for s in warm_start if s in known]
         warm = np.flatnonzero(_ids_to_mask(ws, sid, "warm_start"))
 
     t = _stage(progress, "model")
