@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/orlib.py {pmed|cap} FILE... [--optima FILE] [--capacity N] [--time-limit S]
-        [--spopt-max-n N] [--no-reference] [--random-family] [--random-cap K]
+        [--spopt-max-n N] [--mclp-max-n N] [--no-reference] [--random-family] [--random-cap K]
 
 stdout: CSV ``instance,objective,optimum,status,gap,seconds,build_seconds`` (one row per
 instance; ``optimum`` empty when unknown; ``seconds`` = solve incl. hand-off, ``build_seconds`` =
@@ -203,6 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--capacity", type=float, help="site capacity (capa/b/c 'capacity' word)")
     ap.add_argument("--time-limit", type=float, default=None, help="seconds per instance")
     ap.add_argument("--spopt-max-n", type=int, default=100, help="run spopt up to this n")
+    ap.add_argument(
+        "--mclp-max-n",
+        type=int,
+        default=None,
+        help="MCLP vs spopt up to this n (default: --spopt-max-n)",
+    )
     ap.add_argument("--spopt-time-limit", type=float, default=300.0)
     ap.add_argument("--no-reference", action="store_true", help="skip the comparisons")
     ap.add_argument("--random-family", action="store_true", help="random pmed21-40 sizes")
@@ -222,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     total = 0.0
     largest = None
     spopt_cases: list[tuple[str, np.ndarray, int, float]] = []
+    mclp_cases: list[tuple[str, np.ndarray, int]] = []
     rand_cap = None
     if a.kind == "pmed":
         for f in a.files:
@@ -231,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
             row(inst.name, sol, optima.get(inst.name))
             if largest is None or inst.n > largest.n:
                 largest = inst
+            if inst.n <= (a.mclp_max_n if a.mclp_max_n is not None else a.spopt_max_n):
+                mclp_cases.append((inst.name, inst.distance, inst.p))
             if inst.n <= a.spopt_max_n:
                 spopt_cases.append(
                     (inst.name, inst.distance, inst.p, sol.seconds + sol.build_seconds)
@@ -293,10 +302,12 @@ def main(argv: list[str] | None = None) -> int:
                 note(f"spopt PMedian total s on {names}", f"{theirs:.2f}")
                 note("total time ratio spopt/siting on that subset", f"{theirs / ours:.1f}")
                 note("spopt objectives equal the optima", same)
+            if mclp_cases:
+                mnames = ",".join(c[0] for c in mclp_cases)
                 # MCLP: cover the most nodes within mclp_radius with p sites (unit weights)
                 ours_m = theirs_m = 0.0
                 same_m = True
-                for name, dd, p, _ in spopt_cases:
+                for name, dd, p in mclp_cases:
                     o_obj, o_sec, o_st = ours_mclp(dd, p)
                     s_obj, s_sec, s_st = spopt_mclp(dd, p, a.spopt_time_limit)
                     ours_m, theirs_m = ours_m + o_sec, theirs_m + s_sec
@@ -306,10 +317,11 @@ def main(argv: list[str] | None = None) -> int:
                         f"siting {o_obj:g} in {o_sec:.3f} s ({o_st}); "
                         f"spopt {s_obj:g} in {s_sec:.3f} s ({s_st})",
                     )
-                note(f"MCLP total s on {names}: siting", f"{ours_m:.3f}")
-                note(f"MCLP total s on {names}: spopt", f"{theirs_m:.3f}")
+                note(f"MCLP total s on {mnames}: siting", f"{ours_m:.3f}")
+                note(f"MCLP total s on {mnames}: spopt", f"{theirs_m:.3f}")
                 note("MCLP total time ratio spopt/siting", f"{theirs_m / ours_m:.1f}")
                 note("MCLP objectives equal", same_m)
+
         else:
             inst = largest
             handoff_ratio(
