@@ -72,8 +72,6 @@ def test_bad_site_file_content_fails_before_any_output(tmp_path):
 
 
 def test_run_writes_the_three_outputs_end_to_end(tmp_path):
-    pytest.importorskip("siting.models.coverage", reason="max_coverage not available yet")
-    pytest.importorskip("siting.report", reason="report writer not available yet")
     out = tmp_path / "maps" / "small"
     proc = subprocess.run(
         [sys.executable, "-m", "siting", "run", str(DATA / "small.yaml"), "--out", str(out)],

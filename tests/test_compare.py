@@ -23,11 +23,6 @@ def scenario():
 
 @pytest.fixture(scope="module")
 def prepared(scenario):
-    import siting.models
-
-    if not hasattr(siting.models, "max_coverage"):
-        pytest.skip("max_coverage not available yet")
-    pytest.importorskip("siting.report", reason="siting.report not available yet")
     from siting.plan import prepare
 
     return prepare(scenario)
@@ -227,7 +222,8 @@ def test_process_pool_sweep_matches_the_sequential_one(scenario, prepared, free_
 
 @pytest.mark.slow
 def test_dask_local_cluster_sweep_matches_the_sequential_one(scenario, prepared, free_sweep):
-    distributed = pytest.importorskip("distributed")
+    import distributed
+
     with distributed.LocalCluster(n_workers=2, processes=False, dashboard_address=None) as cluster:
         comp = cmp.compare(
             scenario, BUDGETS, None, scheduler=cluster.scheduler_address, prepared=prepared

@@ -85,8 +85,9 @@ def _spopt_case(seed):
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_max_coverage_equals_spopt_mclp_with_equal_costs(seed):
-    pulp = pytest.importorskip("pulp")
-    locate = pytest.importorskip("spopt.locate")
+    import pulp
+    import spopt.locate as locate
+
     d, w = _spopt_case(seed)
     radius, p = 0.25, 3
     mclp = locate.MCLP.from_cost_matrix(d, w, service_radius=radius, p_facilities=p)
@@ -99,8 +100,9 @@ def test_max_coverage_equals_spopt_mclp_with_equal_costs(seed):
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_set_cover_equals_spopt_lscp_with_equal_costs(seed):
-    pulp = pytest.importorskip("pulp")
-    locate = pytest.importorskip("spopt.locate")
+    import pulp
+    import spopt.locate as locate
+
     d, _ = _spopt_case(seed)
     radius = float(np.sort(d, axis=1)[:, 0].max()) + 0.05  # every point coverable
     lscp = locate.LSCP.from_cost_matrix(d, service_radius=radius)

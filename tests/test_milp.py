@@ -37,7 +37,6 @@ def _small():
     ],
 )
 def test_pyomo_route_gives_the_same_objective(make):
-    pytest.importorskip("pyomo")
     milp = make(*_small())
     direct = solve_milp(milp)
     via = solve_with_pyomo(milp, "appsi_highs")

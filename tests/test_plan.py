@@ -15,8 +15,6 @@ from siting.scenario import load_scenario
 
 SMALL = Path(__file__).parent / "data" / "scenarios" / "small.yaml"
 
-coverage = pytest.importorskip("siting.models.coverage", reason="max_coverage not available yet")
-
 
 @pytest.fixture(scope="module")
 def prepared():
