@@ -243,7 +243,8 @@ def data_build(
         "../shared"
     ),
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default: the embedded data/).")
+        Path | None,
+        typer.Option("--out", help="Output folder (default: the checkout's data/ folder)."),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -252,12 +253,14 @@ def data_build(
     from siting import data
 
     with _user_errors():
-        target = out_dir
+        target = out_dir if out_dir is not None else data.checkout_data_dir()
         if target is None:
-            try:
-                target = data.data_dir()
-            except SitingError:
-                target = Path(__file__).resolve().parents[1] / "data"
+            from siting._errors import InputError
+
+            raise InputError(
+                "data build: siting is installed, not a source checkout: give --out FOLDER "
+                "(and point SITING_DATA_DIR at it to use it)"
+            )
         with err.status(f"building embedded data from {shared} …"):
             data.build(shared, target)
     out.print(f"embedded data written to {target}")

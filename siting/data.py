@@ -1,7 +1,10 @@
 """Find the embedded data folder, and rebuild it from the shared material.
 
 Runs read ``data/`` alone; only ``python -m siting.data build [--shared PATH] [--out PATH]`` reads
-the shared material (default ``../shared`` next to the repository). The build writes:
+the shared material (default ``../shared`` next to the repository). In a checkout the data lives in
+the repository's top-level ``data/`` (the source of truth, committed); the wheel and sdist ship a
+copy inside the package as ``siting/_data`` (see ``pyproject.toml``), so an installed siting runs
+from any folder. The build writes:
 
 ``network/nodes.parquet``, ``network/edges.parquet``
     Drivable road graph of central Beijing (OSM, 2013 vintage), largest strongly connected
@@ -80,13 +83,35 @@ def _has_manifest(folder: Path) -> bool:
     return isinstance(meta, dict) and meta.get("project") == PROJECT_MARKER
 
 
+def checkout_data_dir() -> Path | None:
+    """The ``data/`` folder of the source checkout holding this package, if there is one.
+
+    Returns
+    -------
+    pathlib.Path or None
+        ``<repository>/data`` when this package runs from a checkout (an editable install or
+        ``python -m`` in the repository: ``pyproject.toml`` beside ``siting/``), else None (an
+        installed wheel, whose data lives in the package as ``siting/_data``).
+    """
+    repo = Path(__file__).resolve().parents[1]
+    if (repo / "pyproject.toml").is_file() and (repo / "siting").is_dir():
+        return repo / "data"
+    return None
+
+
+def packaged_data_dir() -> Path:
+    """Where an installed (wheel/sdist) siting keeps its copy of ``data/``: ``siting/_data``."""
+    return Path(__file__).resolve().parent / "_data"
+
+
 def data_dir(near: str | Path | None = None) -> Path:
     """The embedded data folder (the one holding ``MANIFEST.json``).
 
     Looked up in this order: ``$SITING_DATA_DIR``; a ``data/`` folder in ``near`` or one of its
-    parents (pass a scenario file); the ``data/`` folder of the repository holding this package
-    (editable installs, checkouts); ``./data`` (a non-editable ``pip install .`` run from the
-    repository root).
+    parents (pass a scenario file); the ``data/`` folder of the source checkout holding this
+    package (:func:`checkout_data_dir`: editable installs, a repository); the copy shipped inside
+    the installed package (:func:`packaged_data_dir`). An installed siting therefore runs from any
+    folder.
 
     Parameters
     ----------
@@ -113,16 +138,55 @@ def data_dir(near: str | Path | None = None) -> Path:
     if near is not None:
         start = Path(near).expanduser().resolve()
         candidates += [p / "data" for p in (start, *start.parents)]
-    candidates.append(Path(__file__).resolve().parents[1] / "data")
-    candidates.append(Path.cwd() / "data")
+    checkout = checkout_data_dir()
+    if checkout is not None:
+        candidates.append(checkout)
+    candidates.append(packaged_data_dir())
     for folder in candidates:
         if _has_manifest(folder):
             return folder
     raise InputError(
         f"embedded data not found (no siting {MANIFEST} in {', '.join(map(str, candidates))}): "
-        "run from the repository root, set SITING_DATA_DIR, or rebuild with "
-        "`python -m siting.data build`"
+        "reinstall siting (the package ships its data), set SITING_DATA_DIR, or rebuild it "
+        "with `siting data build`"
     )
+
+
+def check_data(near: str | Path | None = None) -> dict[str, Any]:
+    """Check that every file the manifest lists is present, readable and unchanged.
+
+    Parameters
+    ----------
+    near
+        As for :func:`data_dir`.
+
+    Returns
+    -------
+    dict
+        The manifest.
+
+    Raises
+    ------
+    InputError
+        No data folder, or a listed file is missing, unreadable or has a different sha256.
+    """
+    folder = data_dir(near)
+    try:
+        meta = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"embedded data {folder / MANIFEST}: unreadable: {exc}") from exc
+    for f in meta.get("files", []):
+        path = folder / f["path"]
+        try:
+            digest = _sha256(path)
+        except OSError as exc:
+            raise InputError(f"embedded data file {path}: {exc.strerror or exc}") from exc
+        if f.get("sha256") and digest != f["sha256"]:
+            raise InputError(
+                f"embedded data file {path}: sha256 differs from {MANIFEST} (damaged or edited; "
+                "rebuild with `siting data build` or reinstall siting)"
+            )
+    return meta
 
 
 def data_path(name: str, near: str | Path | None = None) -> Path:
@@ -481,14 +545,18 @@ def build(shared: str | Path, out: str | Path) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``python -m siting.data build [--shared PATH] [--out PATH]``."""
     repo = Path(__file__).resolve().parents[1]
+    default_out = checkout_data_dir()
     parser = argparse.ArgumentParser(
         prog="python -m siting.data", description=__doc__.split("\n")[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="rebuild data/ from the shared material")
     b.add_argument("--shared", type=Path, default=repo.parent / "shared")
-    b.add_argument("--out", type=Path, default=repo / "data")
+    b.add_argument("--out", type=Path, default=default_out)
     args = parser.parse_args(argv)
+    if args.out is None:
+        print("error: not a source checkout: give --out FOLDER", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         meta = build(args.shared, args.out)

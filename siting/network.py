@@ -6,8 +6,11 @@ Sources (chosen in the scenario, see :class:`NetworkSource`):
     The snapshot committed under ``data/network/`` (central Beijing, OSM 2013 vintage, built by
     ``python -m siting.data build``). It covers only lon 116.148–116.613, lat 39.788–40.096.
 ``file``
-    A local OSM file: ``.osm`` (XML, read with ``osmnx.graph_from_xml``), ``.osm.pbf`` (read with
-    pyosmium, PyPI package ``osmium``) or ``.graphml`` (a graph saved by ``osmnx.save_graphml``).
+    A local OSM file: ``.osm.pbf`` (e.g. a Geofabrik download; read with pyosmium, PyPI package
+    ``osmium``, by :mod:`siting.osm_file`: only the roads inside the clip polygon, cached as
+    GeoParquet next to the file), ``.osm`` (XML, read with ``osmnx.graph_from_xml``) or
+    ``.graphml`` (a graph saved by ``osmnx.save_graphml``). With a clip polygon, nodes outside it
+    are dropped whatever the format.
 ``osmnx``
     A live Overpass download by ``place`` (geocoded by Nominatim) or ``bbox`` (west, south,
     east, north in degrees) through osmnx, with osmnx's HTTP cache and a GraphML cache keyed by
@@ -203,6 +206,9 @@ def load_network(
     speeds_kph: Mapping[str, float] | None = None,
     speed_factor: float = 1.0,
     largest_component: bool = True,
+    clip: Any = None,
+    file_cache: bool = True,
+    progress: Any = None,
 ) -> nx.MultiDiGraph:
     """Load a drivable road graph with speeds and travel times.
 
@@ -222,6 +228,13 @@ def load_network(
         Multiplies every edge speed (dimensionless, > 0), e.g. 0.7 for congestion.
     largest_component
         Keep only the largest strongly connected component (every node can reach every other).
+    clip
+        For the ``file`` source: a shapely (Multi)Polygon in degrees; only roads inside it are
+        read (e.g. the study area, buffered). None keeps the whole file.
+    file_cache
+        For a ``.osm.pbf`` file: read/write the GeoParquet cache (:mod:`siting.osm_file`).
+    progress
+        Optional ``progress(message)`` callback for long file reads.
 
     Returns
     -------
@@ -242,7 +255,7 @@ def load_network(
         _set_class_speeds(G, speeds)
     else:
         if src.kind == "file":
-            G = _load_file(_resolve(src.path, base_dir))
+            G = _load_file(_resolve(src.path, base_dir), clip, file_cache, progress)
         else:
             G = _load_osmnx(src, _cache_dir(cache_dir))
         _normalise_osmnx_graph(G)
@@ -250,7 +263,12 @@ def load_network(
     if speed_factor != 1.0:
         _scale_speeds(G, speed_factor)
     if largest_component:
+        n0 = len(G)
         G = _largest_strong_component(G)
+        if "osm_file" in G.graph:
+            G.graph["osm_file"]["nodes_outside_largest_component"] = n0 - len(G)
+    if "osm_file" in G.graph:
+        logger.info("%s: %s", src.path, describe_osm_file(G.graph["osm_file"]))
     if G.number_of_edges() == 0:
         raise InputError(f"network: no drivable roads in {G.graph.get('source', src)}")
     logger.info("road graph %s: %d nodes, %d edges", G.graph["source"], len(G), G.number_of_edges())
@@ -420,7 +438,9 @@ def great_circle_m(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> np.ndarray:
 # ----------------------------------------------------------------------------- files
 
 
-def _load_file(path: Path) -> nx.MultiDiGraph:
+def _load_file(
+    path: Path, clip: Any = None, cache: bool = True, progress: Any = None
+) -> nx.MultiDiGraph:
     import osmnx as ox
 
     kind = _file_kind(path)
@@ -432,16 +452,67 @@ def _load_file(path: Path) -> nx.MultiDiGraph:
             G = _keep_drivable(G)
             G = ox.simplify_graph(G) if G.number_of_edges() else G
         else:
-            G = _graph_from_pbf(path)
+            G = _graph_from_osm_file(path, clip, cache, progress)
     except InputError:
         raise
     except Exception as exc:  # parsers raise many types on corrupt input
         raise InputError(f"network file {path} is unreadable: {type(exc).__name__}: {exc}") from exc
+    if clip is not None and kind != ".osm.pbf":
+        _clip_graph(G, clip)
     if G.number_of_edges() == 0:
-        raise InputError(f"network file {path}: no drivable roads found")
+        where = "" if clip is None else " inside the study area"
+        raise InputError(f"network file {path}: no drivable roads found{where}")
     G.graph["crs"] = G.graph.get("crs", "EPSG:4326")
     G.graph["source"] = f"file: {path}"
     G.graph["attribution"] = OSM_ATTRIBUTION
+    return G
+
+
+def describe_osm_file(stats: Mapping[str, Any]) -> str:
+    """One line saying what was kept of an OSM file (stats of :mod:`siting.osm_file`)."""
+    text = (
+        f"kept {stats['nodes']:,} nodes, {stats['directed_edges']:,} directed edges, "
+        f"{stats['road_km']:,} km of road in bbox {stats['bbox']}; dropped "
+        f"{stats['ways_outside_dropped']:,} of {stats['drivable_ways_in_file']:,} drivable ways "
+        f"outside the clip polygon, cut {stats['ways_cut_at_boundary']:,} at its boundary"
+    )
+    if stats.get("nodes_outside_largest_component"):
+        text += (
+            f", {stats['nodes_outside_largest_component']:,} nodes outside the largest strongly "
+            "connected component"
+        )
+    return text + (" (from cache)" if stats.get("from_cache") else "")
+
+
+def _clip_graph(G: nx.MultiDiGraph, polygon: Any) -> None:
+    """Drop the nodes outside ``polygon`` (degrees), in place."""
+    import shapely
+
+    ids = list(G.nodes)
+    x = np.fromiter((G.nodes[n]["x"] for n in ids), float, len(ids))
+    y = np.fromiter((G.nodes[n]["y"] for n in ids), float, len(ids))
+    shapely.prepare(polygon)
+    inside = shapely.contains_xy(polygon, x, y)
+    G.remove_nodes_from([n for n, ok in zip(ids, inside, strict=True) if not ok])
+
+
+def _graph_from_osm_file(path: Path, clip: Any, cache: bool, progress: Any) -> nx.MultiDiGraph:
+    """A ``.osm.pbf`` file through :mod:`siting.osm_file` (clip polygon, GeoParquet cache)."""
+    from siting import osm_file
+
+    g = osm_file.read_osm_file(path, clip, cache=cache, progress=progress)
+    edges = pd.DataFrame(g.edges.drop(columns="geometry"))
+    if edges["maxspeed"].isna().all():
+        edges = edges.drop(columns="maxspeed")
+    G = graph_from_frames(g.nodes, edges)
+    for _, _, d in G.edges(data=True):
+        if "maxspeed" in d and not isinstance(d["maxspeed"], str):
+            del d["maxspeed"]
+    G.graph["osm_file"] = {
+        **g.stats,
+        "cache": str(g.cache_file) if g.cache_file else None,
+        "from_cache": g.from_cache,
+    }
     return G
 
 
@@ -462,73 +533,6 @@ def _keep_drivable(G: nx.MultiDiGraph) -> nx.MultiDiGraph:
     G.remove_edges_from(drop)
     G.remove_nodes_from([n for n in list(G.nodes) if G.degree(n) == 0])
     return G
-
-
-def _pbf_tables(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    try:
-        import osmium
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise InputError(
-            f"network file {path}: reading .osm.pbf needs the 'osmium' package (pip install osmium)"
-        ) from exc
-    ways: list[tuple[int, str, int, str, str | None, list[int]]] = []
-    node_xy: dict[int, tuple[float, float]] = {}
-    # node locations are cached before the filters run; only highway ways reach the loop
-    fp = osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
-    fp = fp.with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
-    fp = fp.with_filter(osmium.filter.KeyFilter("highway"))
-    for w in fp:
-        tags = w.tags
-        hwy = tags.get("highway")
-        if hwy not in DRIVABLE_HIGHWAYS or tags.get("access") in ("no", "private"):
-            continue
-        if tags.get("area") == "yes":
-            continue
-        refs = []
-        for n in w.nodes:
-            if n.location.valid():
-                node_xy[n.ref] = (n.location.lon, n.location.lat)
-                refs.append(n.ref)
-        if len(refs) < 2:
-            continue
-        ow = tags.get("oneway", "")
-        junction = tags.get("junction", "")
-        oneway = (
-            -1
-            if ow == "-1"
-            else 1
-            if ow in ("yes", "true", "1") or junction in ("roundabout", "circular")
-            else 1
-            if hwy == "motorway" and ow == ""
-            else 0
-        )
-        ways.append((w.id, hwy, oneway, tags.get("name", ""), tags.get("maxspeed"), refs))
-    ways_df = pd.DataFrame(
-        ways, columns=["way", "highway", "oneway", "name", "maxspeed", "node_ids"]
-    )
-    nodes_df = pd.DataFrame(
-        [(k, x, y) for k, (x, y) in node_xy.items()], columns=["osmid", "x", "y"]
-    )
-    return ways_df, nodes_df
-
-
-def _graph_from_pbf(path: Path) -> nx.MultiDiGraph:
-    import osmnx as ox
-
-    ways, nodes = _pbf_tables(path)
-    if ways.empty:
-        return nx.MultiDiGraph(crs="EPSG:4326")
-    edges = edges_from_ways(ways, nodes)
-    maxspeed = ways.set_index("way")["maxspeed"]
-    edges["maxspeed"] = maxspeed.reindex(edges["osmid"]).to_numpy()
-    if edges["maxspeed"].isna().all():
-        edges = edges.drop(columns="maxspeed")
-    used = np.unique(np.concatenate([edges["u"], edges["v"]]))
-    G = graph_from_frames(nodes[nodes["osmid"].isin(used)], edges)
-    for _, _, d in G.edges(data=True):
-        if "maxspeed" in d and not isinstance(d["maxspeed"], str):
-            del d["maxspeed"]
-    return ox.simplify_graph(G)
 
 
 # ----------------------------------------------------------------------------- osmnx download

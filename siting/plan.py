@@ -174,6 +174,14 @@ def study_area(scenario: Scenario) -> tuple[Any, pd.DataFrame, list[dict[str, An
     return area, gpd.GeoDataFrame(merged, geometry="geometry", crs="EPSG:4326"), sources
 
 
+def _buffered(area: Any, metres: float) -> Any:
+    """``area`` (degrees) grown by ``metres`` (in the equal-area projection)."""
+    if metres <= 0:
+        return area
+    proj = gpd.GeoSeries([area], crs="EPSG:4326").to_crs(EQUAL_AREA_CRS).buffer(metres)
+    return proj.to_crs("EPSG:4326").iloc[0]
+
+
 def _manifest_source(rel: str, near: Path | None) -> dict[str, Any]:
     try:
         files = {f["path"]: f for f in data.manifest(near).get("files", [])}
@@ -216,14 +224,16 @@ def prepare(scenario: Scenario, *, progress: Progress = None) -> Prepared:
     t = _stage(progress, "network")
     net = scenario.network
     source = {"kind": net.source, "path": net.path, "place": net.place, "bbox": net.bbox}
+    area, districts, sources = study_area(scenario)
     G = network.load_network(
         source,
         base_dir=scenario.base_dir,
         speeds_kph=net.speeds_kph or None,
         speed_factor=net.speed_factor,
+        clip=_buffered(area, net.clip_buffer_m) if net.source == "file" else None,
+        file_cache=net.cache,
     )
     arrays = network.graph_arrays(G)
-    area, districts, sources = study_area(scenario)
     if net.source == "embedded":
         sources[:0] = [
             _manifest_source("network/nodes.parquet", scenario.path),
@@ -237,6 +247,9 @@ def prepare(scenario: Scenario, *, progress: Progress = None) -> Prepared:
             "attribution": network.OSM_ATTRIBUTION,
             "note": G.graph.get("source", ""),
         })  # fmt: skip
+        if "osm_file" in G.graph:
+            sources[0]["kept"] = G.graph["osm_file"]
+            sources[0]["note"] = network.describe_osm_file(G.graph["osm_file"])
     timings["network"] = time.perf_counter() - t
 
     t = _stage(progress, "demand")

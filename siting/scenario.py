@@ -101,7 +101,9 @@ class Network(Section):
     """Road-network source (see :mod:`siting.network`) and speed settings.
 
     ``speeds_kph`` overrides the per-class default speeds (km/h) where OSM gives no maxspeed;
-    ``speed_factor`` scales every speed (e.g. 0.7 for peak-hour congestion).
+    ``speed_factor`` scales every speed (e.g. 0.7 for peak-hour congestion). For a ``file``
+    source only the roads inside the study area buffered by ``clip_buffer_m`` (m) are read;
+    ``cache: false`` turns off the GeoParquet cache of a ``.osm.pbf`` file.
     """
 
     source: Literal["embedded", "file", "osmnx"] = "embedded"
@@ -110,6 +112,8 @@ class Network(Section):
     bbox: tuple[float, float, float, float] | None = None
     speeds_kph: dict[str, Pos] = Field(default_factory=dict)
     speed_factor: Pos = 1.0
+    clip_buffer_m: NonNeg = 2000.0
+    cache: bool = True
 
     @field_validator("path", mode="before")
     @classmethod

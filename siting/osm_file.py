@@ -1,0 +1,549 @@
+"""Read the drivable roads of a local OSM file (.osm.pbf / .osm) inside a polygon, with a cache.
+
+A planner with a Geofabrik-size download (a whole province) needs only the roads of the study area
+or corridor. :func:`read_osm_file` reads the file in two streaming passes with pyosmium (PyPI
+package ``osmium``), never holding the whole file nor building a graph of it:
+
+1. **ways**: only ways with a ``highway`` tag reach Python (a C++ key filter); the drivable ones
+   (:data:`siting.network.DRIVABLE_HIGHWAYS`, not ``access=no|private``, not ``area=yes``, or the
+   classes given) are kept as compact arrays of node references;
+2. **nodes**: only the nodes those ways reference reach Python (a C++ id filter); their locations
+   are kept.
+
+The ways are then cut to the polygon (a way leaving it keeps every run of two or more consecutive
+nodes inside it), simplified (a node is kept where it ends a way piece or is shared by two way
+positions, i.e. at junctions; the nodes between are folded into the edge's geometry and length)
+and turned into directed edges (``oneway`` as in :func:`siting.network.edges_from_ways`).
+
+The result is cached as GeoParquet next to the file, in ``<file>.siting-cache/`` (or, when that
+folder cannot be written, in ``$SITING_CACHE_DIR`` / ``~/.cache/siting/osm_file/``). The cache key
+covers the file (size, modification time and a hash of its first and last MiB), the polygon, the
+road classes and :data:`CACHE_VERSION`; a changed file gets a new key and the stale entries of the
+same file are removed. Nodes are a GeoParquet of points (``osmid``, ``x``, ``y``), edges a
+GeoParquet of line strings (``u``, ``v``, ``key``, ``osmid`` = way id, ``highway``, ``name``,
+``maxspeed``, ``oneway``, ``reversed``, ``length`` m, ``geometry``: the way's shape).
+
+What was kept (nodes, edges, km, bounding box) and dropped (ways outside, pieces cut at the
+boundary, nodes folded) is returned in :attr:`OsmFileGraph.stats` and logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from array import array
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from siting._errors import InputError
+
+logger = logging.getLogger(__name__)
+
+#: Bump when the cached tables change meaning; old cache entries are then ignored.
+CACHE_VERSION = 1
+#: Suffix of the cache folder created next to an OSM file.
+CACHE_SUFFIX = ".siting-cache"
+#: Bytes hashed at the start and at the end of the file for the cache key.
+_HASH_BYTES = 1 << 20
+_EARTH_RADIUS_M = 6_371_008.8
+
+#: Progress callback: ``progress(message)``; called a few times per pass.
+Progress = Callable[[str], None] | None
+
+
+@dataclass
+class OsmFileGraph:
+    """Road tables read from an OSM file (see the module docstring for the columns)."""
+
+    nodes: pd.DataFrame  #: osmid, x (lon), y (lat)
+    edges: pd.DataFrame  #: u, v, key, osmid, highway, name, maxspeed, oneway, reversed, length
+    stats: dict[str, Any] = field(default_factory=dict)
+    cache_file: Path | None = None  #: the cached edges table (None when caching is off)
+    from_cache: bool = False
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _osmium() -> Any:
+    try:
+        import osmium
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise InputError(
+            "reading .osm.pbf files needs the 'osmium' package (pip install 'siting[pbf]')"
+        ) from exc
+    return osmium
+
+
+def check_osm_file(path: str | Path) -> dict[str, Any]:
+    """Check that ``path`` is a readable OSM file without reading its data.
+
+    Parameters
+    ----------
+    path
+        A ``.osm.pbf`` or ``.osm`` file.
+
+    Returns
+    -------
+    dict
+        ``bytes`` (file size) and ``header_bbox`` ((west, south, east, north) degrees, or None
+        when the header has none).
+
+    Raises
+    ------
+    InputError
+        Missing, unreadable, or not an OSM file (one line naming the file).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"network file not found: {p}")
+    osmium = _osmium()
+    try:
+        reader = osmium.io.Reader(str(p), osmium.osm.osm_entity_bits.NOTHING)
+        try:
+            box = reader.header().box()
+        finally:
+            reader.close()
+        if p.name.lower().endswith(".pbf"):
+            # the header alone does not prove the blocks are readable: decode the first one
+            for _ in osmium.FileProcessor(str(p), osmium.osm.NODE | osmium.osm.WAY):
+                break
+    except Exception as exc:  # the reader raises RuntimeError and friends on bad input
+        raise InputError(f"network file {p} is unreadable: {type(exc).__name__}: {exc}") from exc
+    bbox = None
+    if box.valid():
+        bbox = (box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon, box.top_right.lat)
+    return {"bytes": p.stat().st_size, "header_bbox": bbox}
+
+
+# ----------------------------------------------------------------------------- cache
+
+
+def _file_fingerprint(path: Path) -> dict[str, Any]:
+    st = path.stat()
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        h.update(f.read(_HASH_BYTES))
+        if st.st_size > 2 * _HASH_BYTES:
+            f.seek(-_HASH_BYTES, os.SEEK_END)
+            h.update(f.read(_HASH_BYTES))
+    return {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "head_tail_sha256": h.hexdigest()}
+
+
+def cache_key(path: Path, polygon: Any, highways: Iterable[str]) -> str:
+    """Cache key of a (file, polygon, road classes) read; see the module docstring."""
+    import shapely
+
+    poly = None if polygon is None else shapely.to_wkb(shapely.set_precision(polygon, 1e-7)).hex()
+    key = {
+        "version": CACHE_VERSION,
+        "file": _file_fingerprint(path),
+        "polygon": poly,
+        "highways": sorted(highways),
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
+
+
+def cache_folder(path: Path, cache_dir: str | Path | None = None) -> Path:
+    """Folder for the cache of ``path``: next to it, else the user cache folder."""
+    beside = path.parent / (path.name + CACHE_SUFFIX)
+    if _writable(beside):
+        return beside
+    if cache_dir is None:
+        env = os.environ.get("SITING_CACHE_DIR")
+        cache_dir = Path(env) if env else Path.home() / ".cache" / "siting"
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+    folder = Path(cache_dir) / "osm_file" / f"{path.name}-{digest}"
+    if not _writable(folder):
+        raise InputError(f"network file {path}: no writable cache folder ({beside}, {folder})")
+    logger.info("%s is read-only: caching the road graph in %s", beside.parent, folder)
+    return folder
+
+
+def _read_cache(folder: Path, key: str) -> OsmFileGraph | None:
+    import geopandas as gpd
+
+    meta_file = folder / f"{key}.json"
+    if not meta_file.is_file():
+        return None
+    try:
+        stats = json.loads(meta_file.read_text(encoding="utf-8"))
+        nodes = pd.read_parquet(folder / f"{key}-nodes.parquet", columns=["osmid", "x", "y"])
+        edges = gpd.read_parquet(folder / f"{key}-edges.parquet")
+    except (OSError, ValueError) as exc:
+        logger.warning("road-graph cache %s unreadable (%s): rebuilding it", meta_file, exc)
+        return None
+    return OsmFileGraph(nodes, edges, stats, folder / f"{key}-edges.parquet", from_cache=True)
+
+
+def _write_cache(folder: Path, key: str, g: OsmFileGraph, name: str) -> Path:
+    import geopandas as gpd
+
+    for old in folder.glob("*.json"):  # entries of an older version of the file
+        if old.stem != key:
+            for f in (
+                old,
+                folder / f"{old.stem}-nodes.parquet",
+                folder / f"{old.stem}-edges.parquet",
+            ):
+                f.unlink(missing_ok=True)
+    nodes = gpd.GeoDataFrame(
+        g.nodes, geometry=gpd.points_from_xy(g.nodes["x"], g.nodes["y"]), crs="EPSG:4326"
+    )
+    tmp = f".tmp-{os.getpid()}"
+    paths = []
+    for table, stem in ((nodes, "nodes"), (g.edges, "edges")):
+        final = folder / f"{key}-{stem}.parquet"
+        table.to_parquet(final.with_name(final.name + tmp), index=False, compression="zstd")
+        paths.append(final)
+    for final in paths:
+        os.replace(final.with_name(final.name + tmp), final)
+    meta = folder / f"{key}.json"
+    meta.with_name(meta.name + tmp).write_text(
+        json.dumps({**g.stats, "source_file": name}, indent=1, ensure_ascii=False),
+        encoding="utf-8",
+    )
+    os.replace(meta.with_name(meta.name + tmp), meta)  # written last: marks the entry complete
+    return paths[1]
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _oneway(tags: Any, hwy: str) -> int:
+    ow = tags.get("oneway", "")
+    if ow == "-1":
+        return -1
+    if ow in ("yes", "true", "1") or tags.get("junction", "") in ("roundabout", "circular"):
+        return 1
+    return 1 if hwy == "motorway" and ow == "" else 0
+
+
+def _read_ways(
+    path: Path, highways: frozenset[str], progress: Progress
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Pass 1: the drivable ways (attributes) and their node references (flat int64 array)."""
+    osmium = _osmium()
+    attrs: list[tuple[int, str, int, str, str | None]] = []
+    refs = array("q")
+    counts = array("q")
+    n_highway = 0
+    fp = osmium.FileProcessor(str(path), osmium.osm.WAY).with_filter(
+        osmium.filter.KeyFilter("highway")
+    )
+    t0 = time.perf_counter()
+    for w in fp:
+        n_highway += 1
+        tags = w.tags
+        hwy = tags.get("highway")
+        if hwy not in highways or tags.get("access") in ("no", "private"):
+            continue
+        if tags.get("area") == "yes":
+            continue
+        way_refs = [n.ref for n in w.nodes]
+        if len(way_refs) < 2:
+            continue
+        refs.extend(way_refs)
+        counts.append(len(way_refs))
+        attrs.append((w.id, hwy, _oneway(tags, hwy), tags.get("name", ""), tags.get("maxspeed")))
+        if progress is not None and len(attrs) % 200_000 == 0:
+            progress(f"read {len(attrs):,} drivable ways ({time.perf_counter() - t0:.0f} s)")
+    ways = pd.DataFrame(attrs, columns=["way", "highway", "oneway", "name", "maxspeed"])
+    ways["n_refs"] = np.frombuffer(counts, dtype=np.int64) if len(counts) else np.zeros(0, np.int64)
+    ways.attrs["highway_ways"] = n_highway
+    return ways, np.frombuffer(refs, dtype=np.int64) if len(refs) else np.zeros(0, np.int64)
+
+
+def _read_nodes(path: Path, ids: np.ndarray, progress: Progress) -> pd.DataFrame:
+    """Pass 2: locations of the nodes ``ids`` (sorted unique), as ``osmid, x, y``."""
+    osmium = _osmium()
+    out_id = array("q")
+    out_xy = array("d")
+    fp = osmium.FileProcessor(str(path), osmium.osm.NODE).with_filter(
+        osmium.filter.IdFilter(ids.tolist())
+    )
+    for n in fp:
+        loc = n.location
+        if loc.valid():
+            out_id.append(n.id)
+            out_xy.extend((loc.lon, loc.lat))
+            if progress is not None and len(out_id) % 1_000_000 == 0:
+                progress(f"read {len(out_id):,} of {len(ids):,} node locations")
+    xy = np.frombuffer(out_xy, dtype=float).reshape(-1, 2) if len(out_xy) else np.zeros((0, 2))
+    ids_found = np.frombuffer(out_id, dtype=np.int64) if len(out_id) else np.zeros(0, np.int64)
+    return pd.DataFrame({"osmid": ids_found, "x": xy[:, 0], "y": xy[:, 1]})
+
+
+def _great_circle_m(
+    lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray
+) -> np.ndarray:
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    h = (
+        np.sin((p2 - p1) / 2) ** 2
+        + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2
+    )
+    return 2 * _EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
+
+
+def _pieces(way_of: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of >= 2 consecutive inside positions of the same way: (piece id per position, keep)."""
+    n = len(way_of)
+    start = np.ones(n, bool)
+    start[1:] = (way_of[1:] != way_of[:-1]) | ~inside[:-1]
+    run = np.cumsum(start) - 1
+    size = np.bincount(run[inside], minlength=run.max() + 1 if n else 0) if n else np.zeros(0)
+    keep = inside & (size[run] >= 2) if n else np.zeros(0, bool)
+    return run, keep
+
+
+def _edges_from_pieces(
+    ways: pd.DataFrame,
+    piece_way: np.ndarray,
+    refs: np.ndarray,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    piece: np.ndarray,
+) -> pd.DataFrame:
+    """Simplified directed edges (with line geometry) from the kept positions of way pieces."""
+    import geopandas as gpd
+    import shapely
+
+    n = len(refs)
+    first = np.ones(n, bool)
+    first[1:] = piece[1:] != piece[:-1]
+    last = np.ones(n, bool)
+    last[:-1] = piece[:-1] != piece[1:]
+    _, inverse, count = np.unique(refs, return_inverse=True, return_counts=True)
+    junction = first | last | (count[inverse] >= 2)
+    # a segment runs from one junction position to the next one of the same piece
+    seg_start = np.flatnonzero(junction & ~last)
+    nxt = np.flatnonzero(junction)
+    seg_end = nxt[np.searchsorted(nxt, seg_start, side="right")]
+    step = np.zeros(n)
+    step[1:] = np.where(first[1:], 0.0, _great_circle_m(lon[:-1], lat[:-1], lon[1:], lat[1:]))
+    cum = np.cumsum(step)
+    length = cum[seg_end] - cum[seg_start]
+    # line geometry through every position of the segment
+    sizes = seg_end - seg_start + 1
+    pos = np.repeat(seg_start - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes) + np.arange(
+        sizes.sum()
+    )
+    geom = shapely.linestrings(lon[pos], lat[pos], indices=np.repeat(np.arange(len(sizes)), sizes))
+    w = ways.iloc[piece_way[piece[seg_start]]]
+    oneway = w["oneway"].to_numpy()
+    fwd, bwd = oneway >= 0, oneway <= 0
+    u = np.concatenate([refs[seg_start][fwd], refs[seg_end][bwd]])
+    v = np.concatenate([refs[seg_end][fwd], refs[seg_start][bwd]])
+    rows = np.concatenate([np.flatnonzero(fwd), np.flatnonzero(bwd)])
+    geoms = np.concatenate([geom[fwd], shapely.reverse(geom[bwd])])
+    edges = gpd.GeoDataFrame(
+        {
+            "u": u,
+            "v": v,
+            "osmid": w["way"].to_numpy(np.int64)[rows],
+            "highway": w["highway"].to_numpy()[rows],
+            "name": w["name"].fillna("").to_numpy()[rows],
+            "maxspeed": w["maxspeed"].to_numpy()[rows],
+            "oneway": oneway[rows] != 0,
+            "reversed": np.concatenate([np.zeros(fwd.sum(), bool), np.ones(bwd.sum(), bool)]),
+            "length": np.round(np.concatenate([length[fwd], length[bwd]]), 3),
+        },
+        geometry=geoms,
+        crs="EPSG:4326",
+    )
+    edges = edges.sort_values(["u", "v", "osmid", "reversed"], kind="stable")
+    edges.insert(2, "key", edges.groupby(["u", "v"]).cumcount().to_numpy(np.int64))
+    return edges.reset_index(drop=True)
+
+
+def build_tables(
+    path: str | Path,
+    polygon: Any = None,
+    *,
+    highways: Iterable[str] | None = None,
+    progress: Progress = None,
+) -> OsmFileGraph:
+    """Read, clip and simplify the drivable roads of an OSM file (no cache; see the module doc).
+
+    Parameters
+    ----------
+    path
+        ``.osm.pbf`` or ``.osm`` file.
+    polygon
+        shapely (Multi)Polygon in degrees (WGS84); None keeps the whole file.
+    highways
+        OSM highway classes to keep (default :data:`siting.network.DRIVABLE_HIGHWAYS`).
+    progress
+        Optional ``progress(message)`` callback.
+
+    Returns
+    -------
+    OsmFileGraph
+    """
+    import shapely
+
+    from siting.network import DRIVABLE_HIGHWAYS
+
+    p = Path(path)
+    classes = frozenset(highways) if highways is not None else DRIVABLE_HIGHWAYS
+    t0 = time.perf_counter()
+    if progress is not None:
+        progress(f"reading ways of {p.name}")
+    try:
+        ways, refs = _read_ways(p, classes, progress)
+        t_ways = time.perf_counter() - t0
+        uniq = np.unique(refs)
+        if progress is not None:
+            progress(f"reading {len(uniq):,} node locations of {p.name}")
+        nodes = _read_nodes(p, uniq, progress)
+    except InputError:
+        raise
+    except Exception as exc:  # pyosmium raises RuntimeError and friends on corrupt input
+        raise InputError(f"network file {p} is unreadable: {type(exc).__name__}: {exc}") from exc
+    t_read = time.perf_counter() - t0
+    way_of = np.repeat(np.arange(len(ways)), ways["n_refs"].to_numpy())
+    order = np.searchsorted(nodes["osmid"].to_numpy(), refs)
+    order = np.clip(order, 0, max(len(nodes) - 1, 0))
+    known = nodes["osmid"].to_numpy()[order] == refs if len(nodes) else np.zeros(len(refs), bool)
+    lon = np.where(known, nodes["x"].to_numpy()[order] if len(nodes) else 0.0, np.nan)
+    lat = np.where(known, nodes["y"].to_numpy()[order] if len(nodes) else 0.0, np.nan)
+    inside = known.copy()
+    if polygon is not None and len(refs):
+        shapely.prepare(polygon)
+        inside &= shapely.contains_xy(polygon, np.nan_to_num(lon), np.nan_to_num(lat))
+    run, keep = _pieces(way_of, inside)
+    piece_way = np.zeros(run.max() + 1 if len(run) else 0, np.int64)
+    piece_way[run] = way_of
+    kept_pos = np.flatnonzero(keep)
+    _, piece = np.unique(run[kept_pos], return_inverse=True)
+    piece_way = piece_way[np.unique(run[kept_pos])]
+    edges = _edges_from_pieces(ways, piece_way, refs[kept_pos], lon[kept_pos], lat[kept_pos], piece)
+    used = np.unique(np.concatenate([edges["u"].to_numpy(), edges["v"].to_numpy()]))
+    nodes = nodes[nodes["osmid"].isin(used)].reset_index(drop=True)
+    ways_kept = np.unique(piece_way)
+    ways_any_inside = np.unique(way_of[inside]) if len(refs) else np.zeros(0, np.int64)
+    n_kept_refs = len(np.unique(refs[kept_pos]))
+    stats = _stats(
+        p, polygon, ways, refs, uniq, nodes, edges, ways_kept, ways_any_inside, piece, n_kept_refs
+    )
+    stats.update(read_seconds=round(t_read, 2), ways_pass_seconds=round(t_ways, 2),
+                 build_seconds=round(time.perf_counter() - t0, 2))  # fmt: skip
+    return OsmFileGraph(nodes, edges, stats)
+
+
+def _stats(
+    p: Path, polygon: Any, ways: pd.DataFrame, refs: np.ndarray, uniq: np.ndarray,
+    nodes: pd.DataFrame, edges: pd.DataFrame, ways_kept: np.ndarray,
+    ways_any_inside: np.ndarray, piece: np.ndarray, n_kept_refs: int,
+) -> dict[str, Any]:  # fmt: skip
+    one_copy = ~(edges["reversed"].to_numpy() & ~edges["oneway"].to_numpy())
+    bbox = (
+        [round(float(nodes["x"].min()), 6), round(float(nodes["y"].min()), 6),
+         round(float(nodes["x"].max()), 6), round(float(nodes["y"].max()), 6)]
+        if len(nodes) else None
+    )  # fmt: skip
+    n_pieces = int(piece.max() + 1) if len(piece) else 0
+    return {
+        "file": str(p),
+        "file_bytes": p.stat().st_size,
+        "polygon_bbox": None if polygon is None else [round(b, 6) for b in polygon.bounds],
+        "highway_ways_in_file": int(ways.attrs.get("highway_ways", 0)),
+        "drivable_ways_in_file": len(ways),
+        "drivable_way_nodes_in_file": len(uniq),
+        "ways_kept": len(ways_kept),
+        "ways_outside_dropped": len(ways) - len(ways_any_inside),
+        "ways_cut_at_boundary": n_pieces
+        - len(ways_kept)
+        + int(np.setdiff1d(ways_any_inside, ways_kept).size),
+        "way_pieces": n_pieces,
+        "nodes": len(nodes),
+        "nodes_folded_into_edges": n_kept_refs - len(nodes),
+        "directed_edges": len(edges),
+        "road_km": round(float(edges["length"].to_numpy()[one_copy].sum()) / 1000, 1),
+        "bbox": bbox,
+    }
+
+
+def read_osm_file(
+    path: str | Path,
+    polygon: Any = None,
+    *,
+    highways: Iterable[str] | None = None,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
+    progress: Progress = None,
+) -> OsmFileGraph:
+    """The drivable roads of an OSM file inside ``polygon``, from the cache when it is current.
+
+    Parameters
+    ----------
+    path
+        ``.osm.pbf`` or ``.osm`` file.
+    polygon
+        shapely (Multi)Polygon in degrees (WGS84) to keep; None keeps the whole file.
+    highways
+        OSM highway classes to keep (default: the drivable classes).
+    cache
+        Read and write the GeoParquet cache (see the module docstring).
+    cache_dir
+        User cache folder used when the file's folder is read-only.
+    progress
+        Optional ``progress(message)`` callback for long reads.
+
+    Returns
+    -------
+    OsmFileGraph
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, or no drivable road inside the polygon.
+    """
+    from siting.network import DRIVABLE_HIGHWAYS
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"network file not found: {p}")
+    classes = frozenset(highways) if highways is not None else DRIVABLE_HIGHWAYS
+    folder = key = None
+    if cache:
+        key = cache_key(p, polygon, classes)
+        folder = cache_folder(p, cache_dir)
+        hit = _read_cache(folder, key)
+        if hit is not None:
+            logger.info("road graph of %s from cache %s", p.name, hit.cache_file)
+            return hit
+    g = build_tables(p, polygon, highways=classes, progress=progress)
+    if g.edges.empty:
+        where = "" if polygon is None else f" inside the polygon {g.stats['polygon_bbox']}"
+        raise InputError(f"network file {p}: no drivable roads{where}")
+    s = g.stats
+    logger.info(
+        "%s: kept %d nodes, %d directed edges, %.1f km of road in bbox %s; dropped %d of %d "
+        "drivable ways outside the polygon, cut %d at its boundary (%.1f s)",
+        p.name, s["nodes"], s["directed_edges"], s["road_km"], s["bbox"],
+        s["ways_outside_dropped"], s["drivable_ways_in_file"], s["ways_cut_at_boundary"],
+        s["build_seconds"],
+    )  # fmt: skip
+    if folder is not None and key is not None:
+        try:
+            g.cache_file = _write_cache(folder, key, g, p.name)
+        except OSError as exc:
+            logger.warning("could not cache the road graph in %s: %s", folder, exc)
+    return g
