@@ -99,15 +99,6 @@ def _status(text: str, timings: dict[str, float]) -> Iterator[Callable[[str], No
         close()
 
 
-def _check_site_files(scn: Any) -> int:
-    """Read every site file of the scenario (cheap) so a bad one fails before any heavy work."""
-    from siting import candidates
-
-    return sum(
-        len(candidates.read_site_file(sf.path, crs=sf.crs)) for sf in scn.candidates.site_files
-    )
-
-
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
 
 
@@ -139,7 +130,9 @@ def run(
     with _user_errors():
         t0 = time.perf_counter()
         scn = load_scenario(scenario)
-        _check_site_files(scn)
+        from siting.preflight import check_runnable
+
+        check_runnable(scn)  # what `validate` checks: fail before any heavy stage
         target = out_dir if out_dir is not None else Path("maps") / scenario.stem
         stages: dict[str, float] = {}
         with _status(f"{scn.name}: starting …", stages) as progress:
@@ -219,22 +212,24 @@ def validate(
     scenario: ScenarioArg,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Check a scenario (schema, files, districts, site files) without solving."""
+    """Check a scenario and everything `run` needs (data, network, files) without solving."""
     _setup_logging(verbose)
+    from siting.preflight import check_runnable
     from siting.scenario import load_scenario
 
     with _user_errors():
         scn = load_scenario(scenario)
-        n_sites = _check_site_files(scn)
+        notes = check_runnable(scn)
     segs = ", ".join(scn.demand.segments)
     out.print(
         f"{scenario}: ok — {scn.name!r}; network {scn.network.source}; segments {segs}; "
-        f"budget {scn.budget_cny:,.0f} CNY; limit {scn.coverage.max_travel_min} min"
-        + (f"; {n_sites} sites in files" if scn.candidates.site_files else ""),
+        f"budget {scn.budget_cny:,.0f} CNY; limit {scn.coverage.max_travel_min} min",
         markup=False,
         highlight=False,
         soft_wrap=True,
     )
+    for note in notes:
+        out.print(f"  {note}", markup=False, highlight=False, soft_wrap=True)
 
 
 @data_app.command("build")

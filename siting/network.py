@@ -251,7 +251,7 @@ def load_network(
         raise InputError(f"network: speed_factor must be > 0, got {speed_factor}")
     speeds = {**DEFAULT_SPEEDS_KPH, **(speeds_kph or {})}
     if src.kind == "embedded":
-        G = _load_embedded()
+        G = _load_embedded(base_dir)
         _set_class_speeds(G, speeds)
     else:
         if src.kind == "file":
@@ -273,6 +273,79 @@ def load_network(
         raise InputError(f"network: no drivable roads in {G.graph.get('source', src)}")
     logger.info("road graph %s: %d nodes, %d edges", G.graph["source"], len(G), G.number_of_edges())
     return G
+
+
+def check_source(
+    source: Any = None, *, base_dir: str | Path | None = None, cache_dir: str | Path | None = None
+) -> str:
+    """Check, without loading it, that a network source can be used; say what it needs.
+
+    Parameters
+    ----------
+    source, base_dir, cache_dir
+        As for :func:`load_network`.
+
+    Returns
+    -------
+    str
+        One line describing the source (e.g. what an ``osmnx`` source needs at run time).
+
+    Raises
+    ------
+    InputError
+        Missing embedded data, missing or unreadable file, unknown extension, no osmnx.
+    """
+    src = as_source(source)
+    if src.kind == "embedded":
+        from siting import data
+
+        folder = data.data_dir(base_dir) / "network"
+        for name in ("nodes.parquet", "edges.parquet"):
+            _parquet_readable(folder / name)
+        return f"embedded road network ({folder})"
+    if src.kind == "file":
+        path = _resolve(src.path, base_dir)
+        kind = _file_kind(path)
+        if kind == ".osm.pbf":
+            from siting import osm_file
+
+            info = osm_file.check_osm_file(path)
+            return f"OSM file {path} ({info['bytes'] / 1e6:.1f} MB)"
+        _xml_root_is(path, "graphml" if kind == ".graphml" else "osm")
+        return f"{kind.lstrip('.')} file {path}"
+    graph_file = _cache_dir(cache_dir) / "graphs" / f"{_query_key(src, 'graph')}.graphml"
+    if graph_file.is_file():
+        return f"osmnx source: graph cached in {graph_file} (no download needed)"
+    what = f"place {src.place!r}" if src.place else f"bbox {tuple(src.bbox or ())}"
+    return (
+        f"osmnx source ({what}): needs internet access at run time (Overpass download, then cached)"
+    )
+
+
+def _parquet_readable(path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_metadata(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"embedded road network file {path} is unreadable: {exc}") from exc
+
+
+def _xml_root_is(path: Path, tag: str) -> None:
+    """The XML file parses to its end and its root element is ``tag``."""
+    try:
+        root_seen = False
+        for event, el in ET.iterparse(path, events=("start", "end")):
+            if not root_seen:
+                if el.tag.rsplit("}", 1)[-1] != tag:
+                    raise InputError(f"network file {path}: not a {tag} file (root <{el.tag}>)")
+                root_seen = True
+            elif event == "end":
+                el.clear()
+    except ET.ParseError as exc:
+        raise InputError(f"network file {path} is unreadable: {exc}") from exc
+    except OSError as exc:
+        raise InputError(f"network file {path} is unreadable: {exc.strerror or exc}") from exc
 
 
 def _resolve(path: str | Path | None, base_dir: str | Path | None) -> Path:
@@ -302,10 +375,10 @@ def _file_kind(path: Path) -> str:
 # ----------------------------------------------------------------------------- embedded
 
 
-def _load_embedded() -> nx.MultiDiGraph:
+def _load_embedded(near: str | Path | None = None) -> nx.MultiDiGraph:
     from siting import data
 
-    folder = data.data_dir() / "network"
+    folder = data.data_dir(near) / "network"
     try:
         nodes = pd.read_parquet(folder / "nodes.parquet", columns=["osmid", "x", "y"])
         edges = pd.read_parquet(

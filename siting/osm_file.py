@@ -192,17 +192,23 @@ def _read_cache(folder: Path, key: str) -> OsmFileGraph | None:
     return OsmFileGraph(nodes, edges, stats, folder / f"{key}-edges.parquet", from_cache=True)
 
 
+def _remove_stale(folder: Path, fingerprint: dict[str, Any]) -> None:
+    """Delete the cache entries made from another version of the file (other polygons stay)."""
+    for meta in folder.glob("*.json"):
+        try:
+            old = json.loads(meta.read_text(encoding="utf-8")).get("file_fingerprint")
+        except (OSError, ValueError):
+            old = None
+        if old != fingerprint:
+            for f in (meta, *(folder / f"{meta.stem}-{t}.parquet" for t in ("nodes", "edges"))):
+                f.unlink(missing_ok=True)
+            logger.info("removed stale road-graph cache entry %s", meta.stem)
+
+
 def _write_cache(folder: Path, key: str, g: OsmFileGraph, name: str) -> Path:
     import geopandas as gpd
 
-    for old in folder.glob("*.json"):  # entries of an older version of the file
-        if old.stem != key:
-            for f in (
-                old,
-                folder / f"{old.stem}-nodes.parquet",
-                folder / f"{old.stem}-edges.parquet",
-            ):
-                f.unlink(missing_ok=True)
+    _remove_stale(folder, g.stats["file_fingerprint"])
     nodes = gpd.GeoDataFrame(
         g.nodes, geometry=gpd.points_from_xy(g.nodes["x"], g.nodes["y"]), crs="EPSG:4326"
     )
@@ -522,6 +528,7 @@ def read_osm_file(
         raise InputError(f"network file not found: {p}")
     classes = frozenset(highways) if highways is not None else DRIVABLE_HIGHWAYS
     folder = key = None
+    fingerprint = _file_fingerprint(p)
     if cache:
         key = cache_key(p, polygon, classes)
         folder = cache_folder(p, cache_dir)
@@ -530,6 +537,7 @@ def read_osm_file(
             logger.info("road graph of %s from cache %s", p.name, hit.cache_file)
             return hit
     g = build_tables(p, polygon, highways=classes, progress=progress)
+    g.stats["file_fingerprint"] = fingerprint
     if g.edges.empty:
         where = "" if polygon is None else f" inside the polygon {g.stats['polygon_bbox']}"
         raise InputError(f"network file {p}: no drivable roads{where}")

@@ -160,23 +160,28 @@ def test_data_dir_environment_variable_without_manifest_is_an_error(tmp_path, mo
         D.data_dir()
 
 
-def test_data_dir_for_a_non_editable_install_uses_the_scenario_or_cwd(built, tmp_path, monkeypatch):
+def test_data_dir_for_an_installed_package_uses_its_own_copy(built, tmp_path, monkeypatch):
     out, _ = built
     monkeypatch.delenv("SITING_DATA_DIR", raising=False)
     site = tmp_path / "site-packages" / "siting"
     site.mkdir(parents=True)
-    monkeypatch.setattr(D, "__file__", str(site / "data.py"))  # as installed by `pip install .`
+    monkeypatch.setattr(D, "__file__", str(site / "data.py"))  # as installed from a wheel
+    assert D.checkout_data_dir() is None
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match="embedded data not found"):
+        D.data_dir()
+    shutil.copytree(out, site / "_data")  # what the wheel ships (pyproject package-dir)
+    assert D.data_dir() == site / "_data"
+    # a data/ folder beside the scenario still wins (a user's own rebuilt data)
     repo = tmp_path / "clone"
     shutil.copytree(out, repo / "data")
     (repo / "scenarios").mkdir()
     scenario = repo / "scenarios" / "x.yaml"
     scenario.write_text("name: x\n")
     assert D.data_dir(near=scenario) == repo / "data"
+    # the working folder is not searched: a run from anywhere gets the packaged copy
     monkeypatch.chdir(repo)
-    assert D.data_dir() == repo / "data"
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(InputError, match="embedded data not found"):
-        D.data_dir()
+    assert D.data_dir() == site / "_data"
 
 
 # ----------------------------------------------------------------------------- committed data
