@@ -1,14 +1,19 @@
 """Read the drivable roads of a local OSM file (.osm.pbf / .osm) inside a polygon, with a cache.
 
 A planner with a Geofabrik-size download (a whole province) needs only the roads of the study area
-or corridor. :func:`read_osm_file` reads the file in two streaming passes with pyosmium (PyPI
-package ``osmium``), never holding the whole file nor building a graph of it:
+or corridor. :func:`read_osm_file` streams the file once with pyosmium (PyPI package ``osmium``),
+never holding the whole file nor building a graph of it:
 
-1. **ways**: only ways with a ``highway`` tag reach Python (a C++ key filter); the drivable ones
-   (:data:`siting.network.DRIVABLE_HIGHWAYS`, not ``access=no|private``, not ``area=yes``, or the
-   classes given) are kept as compact arrays of node references;
-2. **nodes**: only the nodes those ways reference reach Python (a C++ id filter); their locations
-   are kept.
+* **nodes** go into pyosmium's node-location index in C++ (:data:`LOCATION_INDEX`, 16 bytes per
+  node of the file) and never reach Python;
+* **ways**: only ways with a ``highway`` key reach Python (a C++ key filter), each with its node
+  locations; the drivable ones (:data:`siting.network.DRIVABLE_HIGHWAYS`, not ``access=no|
+  private``, not ``area=yes``, or the classes given) that have a node inside the polygon's bounding
+  box are kept as compact arrays (node ref, lon, lat); all others are dropped at once.
+
+A second pass that fetches only the referenced nodes (pyosmium's ``IdFilter``) was measured and
+rejected: its dense id set costs about ``max node id / 8`` bytes (214 MB for the 33k-node central
+extract), and handing every node to Python instead costs about 7 µs per node.
 
 The ways are then cut to the polygon (a way leaving it keeps every run of two or more consecutive
 nodes inside it), simplified (a node is kept where it ends a way piece or is shared by two way
@@ -55,6 +60,8 @@ CACHE_SUFFIX = ".siting-cache"
 _HASH_BYTES = 1 << 20
 _EARTH_RADIUS_M = 6_371_008.8
 
+#: pyosmium node-location index: sorted (id, location) pairs, 16 bytes per node of the file.
+LOCATION_INDEX = "sparse_mem_array"
 #: Progress callback: ``progress(message)``; called a few times per pass.
 Progress = Callable[[str], None] | None
 
@@ -242,16 +249,24 @@ def _oneway(tags: Any, hwy: str) -> int:
 
 
 def _read_ways(
-    path: Path, highways: frozenset[str], progress: Progress
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Pass 1: the drivable ways (attributes) and their node references (flat int64 array)."""
+    path: Path, highways: frozenset[str], bbox: tuple[float, ...] | None, progress: Progress
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """The drivable ways touching ``bbox``: attributes, and flat node refs / lon / lat arrays.
+
+    One streaming pass: nodes feed pyosmium's location index in C++ (never Python); only ways
+    with a ``highway`` key reach Python, each with its node locations.
+    """
     osmium = _osmium()
-    attrs: list[tuple[int, str, int, str, str | None]] = []
-    refs = array("q")
-    counts = array("q")
-    n_highway = 0
-    fp = osmium.FileProcessor(str(path), osmium.osm.WAY).with_filter(
-        osmium.filter.KeyFilter("highway")
+    attrs: list[tuple[int, str, int, str, str | None, int]] = []
+    refs, lon, lat = array("q"), array("d"), array("d")
+    n_highway = n_drivable = 0
+    w0, s0, e0, n0 = bbox if bbox is not None else (-180.0, -90.0, 180.0, 90.0)
+    index = osmium.index.create_map(LOCATION_INDEX)
+    fp = (
+        osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
+        .with_locations(index)
+        .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+        .with_filter(osmium.filter.KeyFilter("highway"))
     )
     t0 = time.perf_counter()
     for w in fp:
@@ -262,38 +277,35 @@ def _read_ways(
             continue
         if tags.get("area") == "yes":
             continue
-        way_refs = [n.ref for n in w.nodes]
-        if len(way_refs) < 2:
+        n_drivable += 1
+        way_refs, xs, ys = [], [], []
+        touches = False
+        for n in w.nodes:
+            loc = n.location
+            if loc.valid():
+                x, y = loc.lon, loc.lat
+                touches = touches or (w0 <= x <= e0 and s0 <= y <= n0)
+            else:  # a node missing from the file: never inside the polygon
+                x = y = float("nan")
+            way_refs.append(n.ref)
+            xs.append(x)
+            ys.append(y)
+        if not touches or len(way_refs) < 2:
             continue
         refs.extend(way_refs)
-        counts.append(len(way_refs))
-        attrs.append((w.id, hwy, _oneway(tags, hwy), tags.get("name", ""), tags.get("maxspeed")))
-        if progress is not None and len(attrs) % 200_000 == 0:
-            progress(f"read {len(attrs):,} drivable ways ({time.perf_counter() - t0:.0f} s)")
-    ways = pd.DataFrame(attrs, columns=["way", "highway", "oneway", "name", "maxspeed"])
-    ways["n_refs"] = np.frombuffer(counts, dtype=np.int64) if len(counts) else np.zeros(0, np.int64)
-    ways.attrs["highway_ways"] = n_highway
-    return ways, np.frombuffer(refs, dtype=np.int64) if len(refs) else np.zeros(0, np.int64)
-
-
-def _read_nodes(path: Path, ids: np.ndarray, progress: Progress) -> pd.DataFrame:
-    """Pass 2: locations of the nodes ``ids`` (sorted unique), as ``osmid, x, y``."""
-    osmium = _osmium()
-    out_id = array("q")
-    out_xy = array("d")
-    fp = osmium.FileProcessor(str(path), osmium.osm.NODE).with_filter(
-        osmium.filter.IdFilter(ids.tolist())
+        lon.extend(xs)
+        lat.extend(ys)
+        attrs.append(
+            (w.id, hwy, _oneway(tags, hwy), tags.get("name", ""), tags.get("maxspeed"), len(xs))
+        )
+        if progress is not None and n_drivable % 200_000 == 0:
+            progress(f"{n_drivable:,} drivable ways read ({time.perf_counter() - t0:.0f} s)")
+    ways = pd.DataFrame(attrs, columns=["way", "highway", "oneway", "name", "maxspeed", "n_refs"])
+    ways.attrs.update(highway_ways=n_highway, drivable_ways=n_drivable)
+    return ways, *(
+        np.frombuffer(a, dtype=t) if len(a) else np.zeros(0, t)
+        for a, t in ((refs, np.int64), (lon, float), (lat, float))
     )
-    for n in fp:
-        loc = n.location
-        if loc.valid():
-            out_id.append(n.id)
-            out_xy.extend((loc.lon, loc.lat))
-            if progress is not None and len(out_id) % 1_000_000 == 0:
-                progress(f"read {len(out_id):,} of {len(ids):,} node locations")
-    xy = np.frombuffer(out_xy, dtype=float).reshape(-1, 2) if len(out_xy) else np.zeros((0, 2))
-    ids_found = np.frombuffer(out_id, dtype=np.int64) if len(out_id) else np.zeros(0, np.int64)
-    return pd.DataFrame({"osmid": ids_found, "x": xy[:, 0], "y": xy[:, 1]})
 
 
 def _great_circle_m(
@@ -410,25 +422,18 @@ def build_tables(
     classes = frozenset(highways) if highways is not None else DRIVABLE_HIGHWAYS
     t0 = time.perf_counter()
     if progress is not None:
-        progress(f"reading ways of {p.name}")
+        progress(f"reading the roads of {p.name}")
     try:
-        ways, refs = _read_ways(p, classes, progress)
-        t_ways = time.perf_counter() - t0
-        uniq = np.unique(refs)
-        if progress is not None:
-            progress(f"reading {len(uniq):,} node locations of {p.name}")
-        nodes = _read_nodes(p, uniq, progress)
+        ways, refs, lon, lat = _read_ways(
+            p, classes, None if polygon is None else polygon.bounds, progress
+        )
     except InputError:
         raise
     except Exception as exc:  # pyosmium raises RuntimeError and friends on corrupt input
         raise InputError(f"network file {p} is unreadable: {type(exc).__name__}: {exc}") from exc
     t_read = time.perf_counter() - t0
-    way_of = np.repeat(np.arange(len(ways)), ways["n_refs"].to_numpy())
-    order = np.searchsorted(nodes["osmid"].to_numpy(), refs)
-    order = np.clip(order, 0, max(len(nodes) - 1, 0))
-    known = nodes["osmid"].to_numpy()[order] == refs if len(nodes) else np.zeros(len(refs), bool)
-    lon = np.where(known, nodes["x"].to_numpy()[order] if len(nodes) else 0.0, np.nan)
-    lat = np.where(known, nodes["y"].to_numpy()[order] if len(nodes) else 0.0, np.nan)
+    way_of = np.repeat(np.arange(len(ways)), ways["n_refs"].to_numpy(np.int64))
+    known = ~np.isnan(lon)
     inside = known.copy()
     if polygon is not None and len(refs):
         shapely.prepare(polygon)
@@ -441,15 +446,18 @@ def build_tables(
     piece_way = piece_way[np.unique(run[kept_pos])]
     edges = _edges_from_pieces(ways, piece_way, refs[kept_pos], lon[kept_pos], lat[kept_pos], piece)
     used = np.unique(np.concatenate([edges["u"].to_numpy(), edges["v"].to_numpy()]))
+    kr = refs[kept_pos]
+    first = np.unique(kr, return_index=True)[1]
+    nodes = pd.DataFrame({"osmid": kr[first], "x": lon[kept_pos][first], "y": lat[kept_pos][first]})
     nodes = nodes[nodes["osmid"].isin(used)].reset_index(drop=True)
+    uniq = np.unique(refs)
     ways_kept = np.unique(piece_way)
     ways_any_inside = np.unique(way_of[inside]) if len(refs) else np.zeros(0, np.int64)
     n_kept_refs = len(np.unique(refs[kept_pos]))
     stats = _stats(
         p, polygon, ways, refs, uniq, nodes, edges, ways_kept, ways_any_inside, piece, n_kept_refs
     )
-    stats.update(read_seconds=round(t_read, 2), ways_pass_seconds=round(t_ways, 2),
-                 build_seconds=round(time.perf_counter() - t0, 2))  # fmt: skip
+    stats.update(read_seconds=round(t_read, 2), build_seconds=round(time.perf_counter() - t0, 2))
     return OsmFileGraph(nodes, edges, stats)
 
 
@@ -470,10 +478,11 @@ def _stats(
         "file_bytes": p.stat().st_size,
         "polygon_bbox": None if polygon is None else [round(b, 6) for b in polygon.bounds],
         "highway_ways_in_file": int(ways.attrs.get("highway_ways", 0)),
-        "drivable_ways_in_file": len(ways),
-        "drivable_way_nodes_in_file": len(uniq),
+        "drivable_ways_in_file": int(ways.attrs.get("drivable_ways", len(ways))),
+        "drivable_way_nodes_read": len(uniq),
         "ways_kept": len(ways_kept),
-        "ways_outside_dropped": len(ways) - len(ways_any_inside),
+        "ways_outside_dropped": int(ways.attrs.get("drivable_ways", len(ways)))
+        - len(ways_any_inside),
         "ways_cut_at_boundary": n_pieces
         - len(ways_kept)
         + int(np.setdiff1d(ways_any_inside, ways_kept).size),

@@ -63,7 +63,7 @@ def test_whole_file_matches_the_tables_it_was_cut_from(pbf):
     assert g.stats["ways_outside_dropped"] == 0 and g.stats["ways_cut_at_boundary"] == 0
     # junction nodes only: every kept node ends a way piece or is shared by two way positions
     assert (
-        len(g.nodes) + g.stats["nodes_folded_into_edges"] == g.stats["drivable_way_nodes_in_file"]
+        len(g.nodes) + g.stats["nodes_folded_into_edges"] == g.stats["drivable_way_nodes_read"]
     )
 
 

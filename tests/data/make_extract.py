@@ -1,6 +1,8 @@
 """Cut the small real test extract in ``tests/data/beijing_extract/`` from the shared OSM tables.
 
 Run from the repository root: ``python tests/data/make_extract.py [--shared ../shared]``.
+``--pbf-only OUT.osm.pbf [--bbox W S E N]`` writes only a ``.osm.pbf`` of the given area (default:
+the whole shared extract, 32,967 nodes; used by ``benchmarks/osm_file.py``).
 
 Area: lon 116.385–116.410, lat 39.898–39.918 (about 2.1 km × 2.2 km around Tiananmen Square,
 Dongcheng/Xicheng). Writes, all from ``osm/beijing_central_2013`` (© OpenStreetMap contributors,
@@ -53,12 +55,14 @@ def longest_inside_run(ids: list[int], inside: set[int]) -> list[int]:
     return best
 
 
-def cut(shared: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def cut(
+    shared: Path, bbox: tuple[float, float, float, float] = BBOX
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     src = shared / "osm" / "beijing_central_2013"
     nodes = pd.read_csv(src / "nodes.csv", dtype={"lon": str, "lat": str})
     ways = pd.read_csv(src / "ways.csv", dtype={"name": str, "node_ids": str})
     lon, lat = nodes["lon"].astype(float), nodes["lat"].astype(float)
-    w, s, e, n = BBOX
+    w, s, e, n = bbox
     inside_nodes = nodes[(lon >= w) & (lon <= e) & (lat >= s) & (lat <= n)]
     inside = set(inside_nodes["osm_node_id"].tolist())
     runs = (
@@ -157,7 +161,19 @@ def write_graphml(xml_path: Path, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shared", type=Path, default=HERE.parents[2] / "shared")
+    parser.add_argument(
+        "--pbf-only",
+        type=Path,
+        metavar="OUT.osm.pbf",
+        help="write only a .osm.pbf of --bbox (default: the whole shared extract) to this path",
+    )
+    parser.add_argument("--bbox", type=float, nargs=4, metavar=("W", "S", "E", "N"))
     args = parser.parse_args()
+    if args.pbf_only is not None:
+        nodes, ways = cut(args.shared, tuple(args.bbox) if args.bbox else (-180, -90, 180, 90))
+        write_pbf(nodes, ways, args.pbf_only)
+        print(f"{len(nodes)} nodes, {len(ways)} ways in {args.pbf_only}")
+        return
     OUT.mkdir(exist_ok=True)
     nodes, ways = cut(args.shared)
     nodes.to_csv(OUT / "nodes.csv", index=False, lineterminator="\n")
