@@ -19,6 +19,8 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
+from siting import _progress
+
 log = logging.getLogger(__name__)
 
 _banner_shown = False
@@ -52,7 +54,7 @@ def new_highs():
     return h
 
 
-Status = Literal["optimal", "time_limit", "infeasible"]
+Status = Literal["optimal", "time_limit", "interrupted", "infeasible"]
 
 
 @dataclass(frozen=True)
@@ -385,7 +387,13 @@ def solve_milp(
         known = ~np.isnan(warm_start)
         idx = np.flatnonzero(known).astype(np.int32)
         h.setSolution(len(idx), idx, warm_start[known].astype(np.float64))
-    h.run()
+    monitor = _progress.current()
+    if monitor is None:
+        h.run()
+    else:
+        early = _run_monitored(h, milp, monitor, has_int)
+        if early is not None:  # HiGHS did not stop within the grace period: its last incumbent
+            return _interrupted_result(milp, early, time.perf_counter() - t0)
     seconds = time.perf_counter() - t0
     ms = h.getModelStatus()
     info = h.getInfo()
@@ -403,6 +411,12 @@ def solve_milp(
     if ms == M.kOptimal:
         status: Status = "optimal"
         gap = max(0.0, gap) if np.isfinite(gap) else 0.0
+    elif ms == M.kInterrupt and monitor is not None and monitor.interrupt.is_set():
+        if x is None:
+            raise KeyboardInterrupt(f"{milp.name}: interrupted before a first plan was found")
+        status = "interrupted"
+        log.warning("%s interrupted after %.1f s: best plan so far, gap %.2f%%", milp.name,
+                    seconds, 100 * gap)  # fmt: skip
     elif ms in (M.kTimeLimit, M.kIterationLimit, M.kSolutionLimit, M.kInterrupt):
         status = "time_limit"
     elif ms == M.kUnbounded:
@@ -410,6 +424,121 @@ def solve_milp(
     else:
         raise RuntimeError(f"HiGHS stopped with status {h.modelStatusToString(ms)} on {milp.name}")
     return MilpResult(status, obj, bound, gap, x, seconds, h.modelStatusToString(ms))
+
+
+#: Seconds HiGHS is given to stop after Ctrl-C before its last reported incumbent is used.
+INTERRUPT_GRACE_S = 0.5
+
+
+@dataclass
+class _Incumbent:
+    """The best plan HiGHS reported through its callbacks (original column space)."""
+
+    x: np.ndarray | None = None
+    bound: float = np.nan
+    elapsed_s: float = 0.0
+
+
+def _interrupted_result(milp: Milp, inc: _Incumbent, seconds: float) -> MilpResult:
+    if inc.x is None:
+        raise KeyboardInterrupt(f"{milp.name}: interrupted before a first plan was found")
+    obj = float(milp.c @ inc.x + milp.offset)
+    gap = abs(obj - inc.bound) / max(abs(obj), 1e-9) if np.isfinite(inc.bound) else np.inf
+    log.warning("%s interrupted after %.1f s: best plan so far, gap %.2f%%", milp.name, seconds,
+                100 * gap)  # fmt: skip
+    return MilpResult("interrupted", obj, inc.bound, gap, inc.x, seconds, "Interrupted by user")
+
+
+def _solve_state(name: str, d) -> _progress.SolveState:
+    inc, bnd, gap = float(d.mip_primal_bound), float(d.mip_dual_bound), float(d.mip_gap)
+    finite = np.isfinite(inc) and abs(inc) < 1e30
+    return _progress.SolveState(
+        model=name,
+        elapsed_s=float(d.running_time),
+        incumbent=inc if finite else None,
+        bound=bnd if np.isfinite(bnd) and abs(bnd) < 1e30 else None,
+        gap=gap if finite and np.isfinite(gap) else None,
+        nodes=int(d.mip_node_count),
+    )
+
+
+def _run_monitored(h, milp: Milp, monitor: _progress.Monitor, has_int: bool) -> _Incumbent | None:
+    """``h.run()`` in a worker thread: progress from HiGHS' callbacks, Ctrl-C stops the solver.
+
+    The calling thread waits in short slices, so a ``KeyboardInterrupt`` reaches it at once; it
+    sets ``monitor.interrupt``, which the interrupt callbacks hand to HiGHS (``user_interrupt``).
+    HiGHS checks it between nodes, not inside its sub-MIP heuristics (measured: up to ~3 s
+    without a check), so after :data:`INTERRUPT_GRACE_S` the last incumbent reported by the
+    improving-solution callback is returned instead and the solver thread is left to stop on its
+    own (:func:`siting._progress.solver_threads_alive`). Returns None when HiGHS stopped itself.
+    """
+    import threading
+
+    import highspy
+
+    name = milp.name
+    if monitor.interrupt.is_set():
+        raise KeyboardInterrupt(f"{name}: not started, the run was interrupted")
+    best = _Incumbent()
+    mip_interrupt = highspy.cb.HighsCallbackType.kCallbackMipInterrupt
+
+    def on_interrupt(e) -> None:
+        if monitor.interrupt.is_set():
+            e.interrupt()
+        elif has_int and e.callback_type == mip_interrupt:
+            state = _solve_state(name, e.data_out)
+            best.bound = state.bound if state.bound is not None else np.nan
+            monitor.report_solve(state)
+
+    def on_improved(e) -> None:
+        if monitor.interrupt.is_set():
+            return
+        state = _solve_state(name, e.data_out)
+        x = np.array(e.data_out.mip_solution, dtype=float)
+        if x.shape == (milp.c.size,):
+            best.x, best.elapsed_s = x, state.elapsed_s
+        best.bound = state.bound if state.bound is not None else best.bound
+        monitor.report_solve(state, improved=True)
+
+    h.cbSimplexInterrupt += on_interrupt
+    h.cbIpmInterrupt += on_interrupt
+    if has_int:
+        h.cbMipInterrupt += on_interrupt
+        h.cbMipImprovingSolution += on_improved
+    failure: list[BaseException] = []
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            h.run()
+        except BaseException as exc:  # re-raised in the calling thread
+            failure.append(exc)
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=work, name=f"highs-{name}", daemon=True)
+    _progress.register_solver_thread(worker)
+    worker.start()
+    deadline = None
+    # poll with sleep: an interrupted Thread.join() can wrongly report the thread as finished
+    while not done.is_set():
+        try:
+            time.sleep(0.02)
+        except KeyboardInterrupt:
+            if deadline is not None:  # a second Ctrl-C: do not wait any longer
+                break
+            log.info("%s: interrupt requested, stopping HiGHS", name)
+            monitor.interrupt.set()
+        if monitor.interrupt.is_set() and deadline is None:
+            deadline = time.monotonic() + INTERRUPT_GRACE_S
+        if deadline is not None and time.monotonic() > deadline:
+            break
+    if not done.is_set():
+        return best
+    worker.join()
+    if failure:
+        raise failure[0]
+    return None
 
 
 def to_pyomo(milp: Milp):  # -> pyomo.environ.ConcreteModel
