@@ -1066,12 +1066,9 @@ def compare_command(
     summary.json). Without --budgets, a scenario with phases is swept phase by phase.
     """
     if verbose:
-        try:
-            from siting.cli import _setup_logging
+        from siting._cli_common import setup_logging
 
-            _setup_logging(True)
-        except ImportError:  # pragma: no cover - CLI module absent
-            logging.basicConfig(level=logging.INFO)
+        setup_logging(True)
     from siting.scenario import load_scenario
 
     try:
