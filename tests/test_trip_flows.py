@@ -253,3 +253,53 @@ def test_joint_plan_reports_plugs_served_kwh_and_trip_flow(chargers):
     assert h2["plugs"].isna().all() and (h2["size_kg_per_day"] == 500).all()
     assert s["spent_cny"] <= 6e6 + 1e-6
     assert 0 <= s["flow_refuelled_share"] <= 1
+
+
+# ------------------------------------------------------------- partly served trips, site costs
+def test_trips_carry_their_served_share_and_a_three_way_status(small):
+    plan = plan_mod.solve_prepared(small, 40e6)
+    t = plan.trips
+    share = t["served_share"].to_numpy()
+    assert ((share >= 0) & (share <= 1)).all()
+    full, none = share >= 1 - 1e-6, share <= 1e-6
+    expect = np.where(full, "refuelled", np.where(none, "not", "partly"))
+    assert (t["refuel_status"].to_numpy() == expect).all()
+    assert (t["refuelled"].to_numpy() == full).all()
+    # station capacity (500 / 1000 kg/day) runs short at this budget: some trip is partly served,
+    # and it is one the open stations can refuel (only capacity stops the rest of its flow)
+    partly = t["refuel_status"].to_numpy() == "partly"
+    assert partly.any()
+    tf = small.trip_flows
+    st = np.zeros(tf.lex_nodes.size, bool)
+    st[tf.site_pos[tf.candidates["site_id"].isin(plan.sites["site_id"]).to_numpy()]] = True
+    assert round_trips_refuelled(tf.trips, st, tf.section.range_km)[partly].all()
+    counts = plan.summary["trips_by_refuel_status"]
+    assert counts == {k: int((expect == k).sum()) for k in ("refuelled", "partly", "not")}
+
+
+def test_map_draws_partly_served_trips_in_their_own_style(small, tmp_path):
+    from siting.maps import PARTLY_REFUELLED_COLOUR, write_map
+
+    plan = plan_mod.solve_prepared(small, 40e6)
+    n = int((plan.trips["refuel_status"] == "partly").sum())
+    html = write_map(plan, tmp_path / "map.html").read_text(encoding="utf-8")
+    assert f"Trips partly refuelled ({n})" in html
+    assert PARTLY_REFUELLED_COLOUR in html and "partly refuelled (station capacity" in html
+
+
+def test_joint_site_costs_add_up_to_the_money_spent_with_colocation_savings(chargers):
+    from siting import report
+
+    # every corridor station is within 50 km of some charger candidate: savings do apply
+    joint = _joint(chargers, colocation_saving_cny=250_000, colocation_max_m=50_000)
+    plan = plan_mod.solve_prepared(joint, 6e6, solver=EXACT)
+    s, sites = plan.summary, plan.sites
+    assert s["colocation_saving_cny"] > 0
+    assert sites["colocation_saving_cny"].sum() == pytest.approx(s["colocation_saving_cny"])
+    assert (sites["colocation_saving_cny"] >= 0).all()
+    assert sites["cost_cny"].sum() == pytest.approx(s["spent_cny"], abs=0.01)
+    by_kind = sites.groupby("kind")["cost_cny"].sum()
+    for kind, spent in s["spent_cny_by_kind"].items():
+        assert by_kind[kind] == pytest.approx(spent, abs=0.01)
+    written = sum(r["cost_cny"] for r in report.site_records(plan))
+    assert written == pytest.approx(s["spent_cny"], abs=0.01 * len(sites))
