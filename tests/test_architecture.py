@@ -33,8 +33,13 @@ LAYERS: dict[int, tuple[str, ...]] = {
     11: ("siting.__main__",),
 }
 
-#: Modules of the planning path, whose functions stay short.
-PLANNING_PATH = ("siting.plan", "siting.scenario", "siting.study_area", "siting.demand_kinds*")
+#: Modules of the planning path, whose functions stay short. (Still longer, not yet split:
+#: candidates.build_candidates, demand.build_demand and the add_* builders of models/coverage.py,
+#: models/frlm.py, models/pmedian.py.)
+PLANNING_PATH = (
+    "siting.plan", "siting.scenario", "siting.study_area", "siting.demand_kinds*",
+    "siting.models.joint", "siting.results", "siting.compare", "siting.cli",
+)  # fmt: skip
 #: Longest function (lines of code, docstring excluded) allowed in the planning path.
 MAX_FUNCTION_LINES = 80
 
