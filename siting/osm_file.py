@@ -7,7 +7,7 @@ never holding the whole file nor building a graph of it:
 * **nodes** go into pyosmium's node-location index in C++ (:data:`LOCATION_INDEX`, 16 bytes per
   node of the file) and never reach Python;
 * **ways**: only ways with a ``highway`` key reach Python (a C++ key filter), each with its node
-  locations; the drivable ones (:data:`siting.network.DRIVABLE_HIGHWAYS`, not ``access=no|
+  locations; the drivable ones (:data:`siting._osm_ways.DRIVABLE_HIGHWAYS`, not ``access=no|
   private``, not ``area=yes``, or the classes given) that have a node inside the polygon's bounding
   box are kept as compact arrays (node ref, lon, lat); all others are dropped at once.
 
@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from siting._errors import InputError
+from siting._osm_ways import DRIVABLE_HIGHWAYS, great_circle_m
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,6 @@ CACHE_VERSION = 1
 CACHE_SUFFIX = ".siting-cache"
 #: Bytes hashed at the start and at the end of the file for the cache key.
 _HASH_BYTES = 1 << 20
-_EARTH_RADIUS_M = 6_371_008.8
 
 #: pyosmium node-location index: sorted (id, location) pairs, 16 bytes per node of the file.
 LOCATION_INDEX = "sparse_mem_array"
@@ -308,17 +308,6 @@ def _read_ways(
     )
 
 
-def _great_circle_m(
-    lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray
-) -> np.ndarray:
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    h = (
-        np.sin((p2 - p1) / 2) ** 2
-        + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2
-    )
-    return 2 * _EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
-
-
 def _pieces(way_of: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Runs of >= 2 consecutive inside positions of the same way: (piece id per position, keep)."""
     n = len(way_of)
@@ -354,7 +343,7 @@ def _edges_from_pieces(
     nxt = np.flatnonzero(junction)
     seg_end = nxt[np.searchsorted(nxt, seg_start, side="right")]
     step = np.zeros(n)
-    step[1:] = np.where(first[1:], 0.0, _great_circle_m(lon[:-1], lat[:-1], lon[1:], lat[1:]))
+    step[1:] = np.where(first[1:], 0.0, great_circle_m(lat[:-1], lon[:-1], lat[1:], lon[1:]))
     cum = np.cumsum(step)
     length = cum[seg_end] - cum[seg_start]
     # line geometry through every position of the segment
@@ -406,7 +395,7 @@ def build_tables(
     polygon
         shapely (Multi)Polygon in degrees (WGS84); None keeps the whole file.
     highways
-        OSM highway classes to keep (default :data:`siting.network.DRIVABLE_HIGHWAYS`).
+        OSM highway classes to keep (default :data:`siting._osm_ways.DRIVABLE_HIGHWAYS`).
     progress
         Optional ``progress(message)`` callback.
 
@@ -415,8 +404,6 @@ def build_tables(
     OsmFileGraph
     """
     import shapely
-
-    from siting.network import DRIVABLE_HIGHWAYS
 
     p = Path(path)
     classes = frozenset(highways) if highways is not None else DRIVABLE_HIGHWAYS
@@ -530,8 +517,6 @@ def read_osm_file(
     InputError
         Missing or unreadable file, or no drivable road inside the polygon.
     """
-    from siting.network import DRIVABLE_HIGHWAYS
-
     p = Path(path)
     if not p.is_file():
         raise InputError(f"network file not found: {p}")

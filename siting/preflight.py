@@ -4,7 +4,7 @@
 the same file can start: the embedded data is present and unchanged (sha256 of every file in its
 manifest), the road-network source is usable (a file exists and is a readable OSM / GraphML file;
 an ``osmnx`` source says that it needs internet access), a study-area file is readable, the
-corridor tables of a ``hydrogen`` section are valid and every site file reads.
+corridor tables of a ``corridor`` section are valid and every site file reads.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ def check_runnable(scn: Any) -> list[str]:
     )
     if scn.candidates.site_files:
         notes.append(f"{n_sites} sites in {len(scn.candidates.site_files)} site file(s)")
-    if scn.hydrogen is not None:
-        notes.append(_check_corridor(scn.hydrogen))
+    if scn.corridor is not None:
+        notes.append(_check_corridor(scn.corridor))
     return notes
 
 

@@ -62,9 +62,7 @@ def test_whole_file_matches_the_tables_it_was_cut_from(pbf):
     assert g.stats["drivable_ways_in_file"] == len(ways)
     assert g.stats["ways_outside_dropped"] == 0 and g.stats["ways_cut_at_boundary"] == 0
     # junction nodes only: every kept node ends a way piece or is shared by two way positions
-    assert (
-        len(g.nodes) + g.stats["nodes_folded_into_edges"] == g.stats["drivable_way_nodes_read"]
-    )
+    assert len(g.nodes) + g.stats["nodes_folded_into_edges"] == g.stats["drivable_way_nodes_read"]
 
 
 def test_polygon_clip_agrees_with_a_brute_force_cut(pbf):

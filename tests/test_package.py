@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -132,6 +133,25 @@ def test_installed_wheel_validates_and_runs_from_another_folder(built, tmp_path)
     assert summary["status"] == "optimal"
     assert summary["n_sites"] > 0 if "n_sites" in summary else summary["sites_by_kind"]
     assert any("_data" in s.get("path", "") for s in summary["data_sources"])
+
+
+def test_every_package_folder_is_listed_in_pyproject():
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    block = re.search(r"^packages = \[(.*?)\]", text, re.S | re.M)
+    listed = set(re.findall(r'"([^"]+)"', block.group(1)))
+    folders = {
+        p.parent.relative_to(ROOT)
+        for p in (ROOT / "siting").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    folders |= {a for f in folders for a in f.parents if a != Path(".")}
+    on_disk = {".".join(f.parts) for f in folders}
+    on_disk |= {"siting._data"} | {
+        "siting._data." + ".".join(p.relative_to(ROOT / "data").parts)
+        for p in (ROOT / "data").iterdir()
+        if p.is_dir()
+    }
+    assert on_disk == listed, (sorted(on_disk - listed), sorted(listed - on_disk))
 
 
 def test_no_build_metadata_is_committed():
