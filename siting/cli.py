@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,7 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from siting._cli_common import err, setup_logging
+from siting import _cli_common
+from siting._cli_common import Reporter, err, exit_interrupted, setup_logging
 from siting._errors import SitingError
 from siting.compare import compare_command
 
@@ -52,41 +53,6 @@ def _user_errors() -> Iterator[None]:
         raise _fail(msg) from None
 
 
-@contextmanager
-def _status(text: str, timings: dict[str, float]) -> Iterator[Callable[[str], None]]:
-    """A rich status line on stderr; yields a ``progress(stage)`` callback.
-
-    Seconds per stage are collected in ``timings`` (printed after a successful run only, so that a
-    failure prints nothing but its one error line).
-    """
-    labels = {
-        "network": "loading the road network",
-        "demand": "building the demand grid",
-        "candidates": "placing candidate sites",
-        "travel": "computing travel times",
-        "trip_flows": "routing corridor trips, placing corridor stations",
-        "depots": "reading depot demand",
-        "model": "solving the model",
-        "plan": "assembling the plan",
-        "outputs": "writing outputs",
-    }
-    last: dict[str, Any] = {"stage": None, "t": time.perf_counter()}
-
-    def close() -> None:
-        if last["stage"] is not None:
-            timings[last["stage"]] = time.perf_counter() - last["t"]
-
-    with err.status(text) as status:
-
-        def progress(stage: str) -> None:
-            close()
-            last["stage"], last["t"] = stage, time.perf_counter()
-            status.update(f"{labels.get(stage, stage)} …")
-
-        yield progress
-        close()
-
-
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
 
 
@@ -108,29 +74,67 @@ def run(
             "or load them from a CDN (smaller file).",
         ),
     ] = True,
+    keep_incumbent: Annotated[
+        bool,
+        typer.Option(
+            "--keep-incumbent",
+            help="On Ctrl-C during the solve, write the best plan found so far (summary status "
+            "'interrupted', with its gap) instead of no output; exit code 130 either way.",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
 ) -> None:
-    """Solve a scenario and write map.html, sites.geojson and summary.json."""
+    """Solve a scenario and write map.html, sites.geojson and summary.json.
+
+    Progress shows on stderr (a live line on a terminal, timestamped lines otherwise). Ctrl-C
+    stops the run at once: one line, exit code 130, no output folder (see --keep-incumbent).
+    """
     setup_logging(verbose)
     from siting import plan as plan_mod
+    from siting.preflight import check_runnable
     from siting.scenario import load_scenario
 
-    with _user_errors():
-        t0 = time.perf_counter()
+    t0 = time.perf_counter()
+    with _user_errors(), _ctrl_c("no output written"):
         scn = load_scenario(scenario)
-        from siting.preflight import check_runnable
-
         check_runnable(scn)  # what `validate` checks: fail before any heavy stage
         target = out_dir if out_dir is not None else Path("maps") / scenario.stem
         stages: dict[str, float] = {}
-        with _status(f"{scn.name}: starting …", stages) as progress:
-            plan = plan_mod.run_scenario(scn, budget_cny=budget, progress=progress)
-            progress("outputs")
-            from siting import report
+        with Reporter(scn.name, stages) as progress:
+            plan = plan_mod.run_scenario(scn, budget_cny=budget, progress=progress.stage)
+            stopped = plan.summary.get("status") == "interrupted"
+            if not stopped or keep_incumbent:
+                progress.stage("outputs")
+                from siting import report
 
-            plan.summary["total_seconds"] = round(time.perf_counter() - t0, 3)
-            written = report.write_outputs(plan, target, inline_assets=offline)
+                plan.summary["total_seconds"] = round(time.perf_counter() - t0, 3)
+                written = report.write_outputs(plan, target, inline_assets=offline)
+    if stopped and not keep_incumbent:
+        exit_interrupted(
+            f"solver stopped after {plan.summary.get('solve_seconds', 0):.1f} s (best plan so "
+            f"far: gap {_pct(plan.summary.get('mip_gap'))}); no output written "
+            "(--keep-incumbent writes it)"
+        )
     _print_result(plan, target, written, stages)
+    if stopped:
+        exit_interrupted(
+            f"wrote the best plan found before Ctrl-C to {target} (status interrupted, gap "
+            f"{_pct(plan.summary.get('mip_gap'))})"
+        )
+
+
+def _pct(x: Any) -> str:
+    return "unknown" if x is None else f"{x:.2%}"
+
+
+@contextmanager
+def _ctrl_c(what: str) -> Iterator[None]:
+    """Ctrl-C outside the solver (or before its first plan): one line, exit code 130."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    except KeyboardInterrupt:
+        exit_interrupted(f"stopped after {time.perf_counter() - t0:.1f} s; {what}")
 
 
 def _print_result(plan: Any, target: Path, written: Any, stages: dict[str, float]) -> None:
@@ -146,6 +150,8 @@ def _print_result(plan: Any, target: Path, written: Any, stages: dict[str, float
         status += f", target {gap_target:.2%})" if gap_target is not None else ")"
     if s["status"] == "time_limit":
         status += ", stopped by the time limit"
+    elif s["status"] == "interrupted":
+        status += ", stopped by Ctrl-C: the best plan found so far"
     rows = [
         ("status", status),
         ("sites", ", ".join(f"{v} {labels.get(k, k)}" for k, v in s["sites_by_kind"].items())
@@ -245,7 +251,8 @@ app.command("compare")(compare_command)
 
 
 def main() -> None:  # pragma: no cover - console entry point
-    """Entry point (``python -m siting``)."""
+    """Entry point (``siting``, ``python -m siting``): a whole process, which may end at once."""
+    _cli_common.FAST_EXIT_ON_INTERRUPT = True
     app(prog_name="siting")
 
 

@@ -49,8 +49,10 @@ import numpy as np
 import pandas as pd
 import typer
 
+from siting import _progress
 from siting._budgets import HELP as BUDGETS_HELP
 from siting._budgets import BudgetError, budget_label, budget_labels, parse_budgets
+from siting._cli_common import Reporter, err, exit_interrupted
 from siting._errors import InputError, SitingError
 
 if TYPE_CHECKING:
@@ -371,6 +373,8 @@ def compare(
     table = comparison_table(runs, mode)
     comp = Comparison(mode=mode, runs=runs, table=table, first_label=_first_label(runs))
     comp.warnings = _check(comp)
+    if _progress.interrupted():  # Ctrl-C stopped a solve: a partial sweep is not written
+        raise KeyboardInterrupt("compare: a solve was interrupted")
     if out_dir is not None:
         write_comparison(comp, out_dir)
     t_end = time.perf_counter()
@@ -1127,26 +1131,28 @@ def compare_command(
         if math.isfinite(m["flow_refuelled_share"]):
             parts.append(f"flow refuelled {m['flow_refuelled_share']:.1%}")
         cov = ", ".join(parts) or f"objective {m['objective']:.6g}"
-        typer.echo(
+        err.print(
             f"[{done}/{total}] {label}: {m['status']}, {cov}, "
             f"{m['sites_fast_charger'] + m['sites_hydrogen']} sites, {m['solve_seconds']:.1f} s",
-            err=True,
-        )
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
 
+    t0 = time.perf_counter()
     try:
-        comp = compare(
-            scn,
-            budgets,
-            out,
-            nested=nested,
-            phases=phases,
-            workers=workers,
-            scheduler=scheduler,
-            progress=show,
-        )
+        with Reporter(f"{scn.name} (compare)") as reporter:
+            from siting.plan import prepare
+
+            prepared = prepare(scn, progress=reporter.stage)
+            reporter.stage("model")
+            comp = compare(
+                scn, budgets, out, nested=nested, phases=phases, workers=workers,
+                scheduler=scheduler, progress=show, prepared=prepared,
+            )  # fmt: skip
     except SitingError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        exit_interrupted(f"stopped after {time.perf_counter() - t0:.1f} s; no output written")
     for note in comp.warnings:
         typer.echo(f"note: {note}", err=True)
     typer.echo(

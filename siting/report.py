@@ -413,6 +413,8 @@ def summary_rows(plan: Plan) -> list[tuple[str, str]]:
     status = str(s.get("status") or getattr(sol, "status", "—"))
     if status == "time_limit":
         status = "time_limit (best plan found within the time limit)"
+    elif status == "interrupted":
+        status = "interrupted (Ctrl-C: the best plan found before the solver was stopped)"
     gap = _num(s.get("mip_gap", getattr(sol, "gap", None)))
     sites = plan.sites
     kinds = (
