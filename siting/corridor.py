@@ -408,6 +408,196 @@ def corridor_from_osm(
 
 
 # ----------------------------------------------------------------------------------------------
+# local OSM file
+#: OSM classes read from a file for the corridor: expressways, trunk roads and their ramps.
+CORRIDOR_HIGHWAYS = frozenset({"motorway", "motorway_link", "trunk", "trunk_link"})
+#: Speed (km/h) of the short connector from a skeleton node to the road node it snapped to when
+#: another skeleton node already took that road node (assumption, as for gateway connectors).
+CONNECTOR_SPEED_KPH = 40.0
+
+
+def corridor_polygon(skeleton: nx.MultiDiGraph, buffer_km: float) -> object:
+    """The skeleton's links as straight lines, buffered by ``buffer_km`` (WGS84 polygon).
+
+    Parameters
+    ----------
+    skeleton : networkx.MultiDiGraph
+        Corridor skeleton (:func:`load_corridor`).
+    buffer_km : float
+        Buffer width (km), in an equal-area projection centred on Beijing.
+
+    Returns
+    -------
+    shapely.Polygon or MultiPolygon
+        Degrees (WGS84).
+    """
+    import geopandas as gpd
+    import shapely
+
+    from siting.data import EQUAL_AREA_CRS
+
+    lines = [
+        shapely.LineString([(skeleton.nodes[u]["x"], skeleton.nodes[u]["y"]),
+                            (skeleton.nodes[v]["x"], skeleton.nodes[v]["y"])])
+        for u, v in skeleton.edges()
+    ]  # fmt: skip
+    proj = gpd.GeoSeries(lines, crs="EPSG:4326").to_crs(EQUAL_AREA_CRS)
+    area = proj.buffer(buffer_km * 1000.0).union_all()
+    return gpd.GeoSeries([area], crs=EQUAL_AREA_CRS).to_crs("EPSG:4326").iloc[0]
+
+
+def _file_roads(path: str | Path, polygon: object, cache: bool) -> tuple[nx.MultiDiGraph, dict]:
+    """Expressway graph of ``path`` inside ``polygon``, node ids ``"osm:<id>"``, with speeds."""
+    from siting import osm_file
+
+    g = osm_file.read_osm_file(path, polygon, highways=CORRIDOR_HIGHWAYS, cache=cache)
+    speeds = dict(OSM_DEFAULT_SPEEDS_KPH)
+    G = nx.MultiDiGraph(crs="EPSG:4326")
+    for r in g.nodes.itertuples(index=False):
+        G.add_node(f"osm:{r.osmid}", x=float(r.x), y=float(r.y), osm_node=int(r.osmid))
+    for r in g.edges.drop(columns="geometry").itertuples(index=False):
+        kph = _maxspeed_kph(r.maxspeed) or speeds.get(r.highway, 60.0)
+        G.add_edge(
+            f"osm:{r.u}", f"osm:{r.v}", key=int(r.key), length=float(r.length),
+            speed_kph=kph, travel_time=float(r.length) / (kph / 3.6), highway=r.highway,
+            name=r.name or r.highway, osmid=int(r.osmid),
+        )  # fmt: skip
+    return G, {**g.stats, "cache": str(g.cache_file) if g.cache_file else None,
+               "from_cache": g.from_cache}  # fmt: skip
+
+
+def _maxspeed_kph(value: object) -> float | None:
+    """A plain numeric OSM ``maxspeed`` (km/h); None for anything else ("none", "mph", lists)."""
+    try:
+        kph = float(str(value).strip())
+    except ValueError:
+        return None
+    return kph if 0 < kph < 200 else None
+
+
+def _snap_skeleton(
+    roads: nx.MultiDiGraph, skeleton: nx.MultiDiGraph, max_snap_km: float
+) -> tuple[dict, dict]:
+    """Road node nearest to each skeleton node within ``max_snap_km``: merged or connected."""
+    ids = list(roads.nodes)
+    lat = np.fromiter((roads.nodes[v]["y"] for v in ids), float, len(ids))
+    lon = np.fromiter((roads.nodes[v]["x"] for v in ids), float, len(ids))
+    merged: dict = {}  # skeleton id -> (road node, km): the road node becomes the skeleton node
+    connected: dict = {}  # skeleton id -> (road node, km): joined by a short connector
+    taken: set = set()
+    for s, d in sorted(skeleton.nodes(data=True), key=lambda t: str(t[0])):
+        if not ids:
+            break
+        i, km = _nearest(lat, lon, d["y"], d["x"])
+        if km > max_snap_km:
+            continue
+        (connected if ids[i] in taken else merged)[s] = (ids[i], km)
+        taken.add(ids[i])
+    return merged, connected
+
+
+def corridor_from_file(
+    path: str | Path,
+    skeleton: nx.MultiDiGraph | None = None,
+    *,
+    buffer_km: float = 10.0,
+    max_snap_km: float = 2.0,
+    cache: bool = True,
+) -> nx.MultiDiGraph:
+    """The corridor on the expressways of a local OSM file, with the skeleton's nodes on them.
+
+    Reads the motorways, trunk roads and their ramps (:data:`CORRIDOR_HIGHWAYS`) inside
+    :func:`corridor_polygon` from ``path`` with :func:`siting.osm_file.read_osm_file` (only that
+    polygon is kept; cached as GeoParquet next to the file). Each skeleton node within
+    ``max_snap_km`` of those roads takes the place of its nearest road node (keeping its id,
+    name, kind and cluster; a second skeleton node on the same road node is joined to it by a
+    short connector). A skeleton link (each direction on its own) whose two ends are both on the
+    file's roads and joined by them in that direction is dropped: trips then follow the OSM
+    roads. The other skeleton nodes and
+    links stay (the file does not cover them), so a partial extract still gives a whole corridor.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.osm.pbf`` (or ``.osm``) file, e.g. a Geofabrik extract of Beijing or Hebei.
+    skeleton : networkx.MultiDiGraph, optional
+        Default :func:`load_corridor`.
+    buffer_km : float
+        Width (km) of the polygon around the skeleton's links that is read.
+    max_snap_km : float
+        Farthest a skeleton node may be from the file's roads to be placed on them (km).
+    cache : bool
+        Use the GeoParquet cache of :mod:`siting.osm_file`.
+
+    Returns
+    -------
+    networkx.MultiDiGraph
+        Road nodes ``"osm:<id>"`` and skeleton ids; ``G.graph["corridor_file"]`` says what was
+        kept (the file's nodes, edges, km, bbox, dropped ways) and what replaced what
+        (``skeleton_nodes_on_file_roads``, ``skeleton_directed_links_replaced`` / ``_kept``).
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, or no expressway of the file inside the corridor polygon.
+    """
+    if skeleton is None:
+        skeleton = load_corridor()
+    polygon = corridor_polygon(skeleton, buffer_km)
+    roads, stats = _file_roads(path, polygon, cache)
+    merged, connected = _snap_skeleton(roads, skeleton, max_snap_km)
+    G = nx.relabel_nodes(roads, {road: s for s, (road, _) in merged.items()}, copy=True)
+    for s, d in skeleton.nodes(data=True):
+        attrs = {k: v for k, v in d.items() if s not in merged or k not in ("x", "y")}
+        if s in merged:
+            attrs["snap_km"] = round(merged[s][1], 3)
+        G.add_node(s, **attrs)
+    for s, (road, km) in connected.items():
+        length = max(km * 1000.0, 1.0)
+        target = next((k for k, (r, _) in merged.items() if r == road), road)
+        for u, v in ((s, target), (target, s)):
+            G.add_edge(u, v, length=length, speed_kph=CONNECTOR_SPEED_KPH,
+                       travel_time=length / (CONNECTOR_SPEED_KPH / 3.6),
+                       highway="motorway_link", name="corridor connector",
+                       osmid=f"corridor:connect:{s}")  # fmt: skip
+    on_roads = set(merged) | set(connected)
+    replaced = kept = 0
+    road_part = G.subgraph(set(G.nodes) - (set(skeleton.nodes) - on_roads)).copy()
+    for u, v, k, d in skeleton.edges(keys=True, data=True):  # one direction of a link each
+        if u in on_roads and v in on_roads and nx.has_path(road_part, u, v):
+            replaced += 1
+            continue
+        kept += 1
+        G.add_edge(u, v, key=k, **d)  # road_part is a copy: kept links never count as roads
+    G.graph.update(crs="EPSG:4326", name="olympic_corridor_from_file", source=f"file: {path}")
+    G.graph["corridor_file"] = {
+        **stats,
+        "skeleton_nodes_on_file_roads": len(on_roads),
+        "skeleton_nodes_off_file_roads": skeleton.number_of_nodes() - len(on_roads),
+        "skeleton_directed_links_replaced": replaced,
+        "skeleton_directed_links_kept": kept,
+        "buffer_km": buffer_km,
+        "max_snap_km": max_snap_km,
+    }
+    log.info("corridor from %s: %s", path, describe_corridor_file(G.graph["corridor_file"]))
+    return G
+
+
+def describe_corridor_file(stats: dict) -> str:
+    """One line: what :func:`corridor_from_file` kept of the file and of the skeleton."""
+    return (
+        f"kept {stats['nodes']:,} nodes, {stats['directed_edges']:,} directed edges, "
+        f"{stats['road_km']:,} km of expressway in bbox {stats['bbox']} (dropped "
+        f"{stats['ways_outside_dropped']:,} ways outside the corridor polygon, cut "
+        f"{stats['ways_cut_at_boundary']:,}); {stats['skeleton_nodes_on_file_roads']} skeleton "
+        f"nodes on the file's roads, {stats['skeleton_nodes_off_file_roads']} off them; "
+        f"{stats['skeleton_directed_links_replaced']} directed skeleton links replaced by the "
+        f"file's roads (both ends on them and joined by them), "
+        f"{stats['skeleton_directed_links_kept']} kept"
+    )
+
+
+# ----------------------------------------------------------------------------------------------
 # paths
 def _min_lengths(G: nx.MultiDiGraph, weight: str) -> dict:
     out: dict = {}

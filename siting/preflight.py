@@ -64,4 +64,10 @@ def _check_corridor(sec: Any) -> str:
     nodes, links = corridor.read_corridor_tables(sec.corridor_dir)
     if sec.trips.logistics:
         corridor.load_zones(sec.corridor_dir)
-    return f"corridor tables: {len(nodes)} nodes, {len(links)} links"
+    text = f"corridor tables: {len(nodes)} nodes, {len(links)} links"
+    if sec.roads.source == "file":
+        from siting import network
+
+        road = network.check_source({"kind": "file", "path": sec.roads.path})
+        text += f"; corridor roads from {road}"
+    return text

@@ -358,6 +358,35 @@ class JointSpec(Section):
         return v
 
 
+class CorridorRoads(Section):
+    """Where the corridor's roads come from (``corridor.roads``).
+
+    ``skeleton`` (default): the embedded expressway skeleton (``data/corridor``). ``file``: the
+    motorways and trunk roads of a local OSM file (``path``: ``.osm.pbf``, e.g. a Geofabrik
+    extract of Beijing or Hebei) inside ``buffer_km`` of the skeleton's links; each skeleton node
+    within ``max_snap_km`` of those roads becomes the nearest road node, and skeleton links whose
+    ends are both on the file's roads (and joined by them) are replaced by those roads (see
+    :func:`siting.corridor.corridor_from_file`). ``cache: false`` turns off the GeoParquet cache.
+    """
+
+    source: Literal["skeleton", "file"] = "skeleton"
+    path: Path | None = None
+    buffer_km: Pos = 10.0
+    max_snap_km: Pos = 2.0
+    cache: bool = True
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path(cls, v: Any, info: ValidationInfo) -> Path | None:
+        return _resolve_path(v, info)
+
+    @model_validator(mode="after")
+    def _needs(self) -> CorridorRoads:
+        if self.source == "file" and self.path is None:
+            raise ValueError("source 'file' needs 'path'")
+        return self
+
+
 class CorridorSection(Section):
     """The ``corridor:`` section (former name ``hydrogen:``): stations on the corridor roads.
 
@@ -386,6 +415,7 @@ class CorridorSection(Section):
     beijing_venues_via_city: bool = True
     max_snap_km: Pos = 5.0
     corridor_dir: Path | None = None
+    roads: CorridorRoads = Field(default_factory=CorridorRoads)
 
     @field_validator("candidate_kinds")
     @classmethod

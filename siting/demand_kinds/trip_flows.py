@@ -285,6 +285,25 @@ def _size_options(
     return size_cap, size_cost
 
 
+def _corridor_roads(
+    C: nx.MultiDiGraph, sec: CorridorSection
+) -> tuple[nx.MultiDiGraph, dict[str, Any] | None]:
+    """The corridor's roads: the skeleton itself, or a local OSM file's expressways on it."""
+    roads = sec.roads
+    if roads.source != "file":
+        return C, None
+    R = corridor.corridor_from_file(
+        roads.path, C, buffer_km=roads.buffer_km, max_snap_km=roads.max_snap_km,
+        cache=roads.cache,
+    )  # fmt: skip
+    info = R.graph["corridor_file"]
+    return R, {
+        "name": "corridor roads (local OSM file)", "path": str(roads.path),
+        "licence": "ODbL-1.0", "attribution": network.OSM_ATTRIBUTION,
+        "note": corridor.describe_corridor_file(info), "kept": info,
+    }  # fmt: skip
+
+
 def prepare(
     section: CorridorSection,
     city_graph: nx.MultiDiGraph | None,
@@ -323,7 +342,8 @@ def prepare(
         sec = sec.model_copy(update={"corridor_dir": Path(base_dir) / sec.corridor_dir})
     C = corridor.load_corridor(sec.corridor_dir)
     _check_nodes(sec, C, file)
-    H, ids, lex = _int_graph(_join(C, city_graph, sec, notes) if city_graph is not None else C)
+    R, road_source = _corridor_roads(C, sec)
+    H, ids, lex = _int_graph(_join(R, city_graph, sec, notes) if city_graph is not None else R)
     arrays = network.graph_arrays(H)
     timings["corridor_network"] = time.perf_counter() - t0
 
@@ -343,6 +363,9 @@ def prepare(
         "note": "expressway skeleton; lengths sourced or great-circle x "
                 f"{corridor.DETOUR_FACTOR} (marked derived)",
     }]  # fmt: skip
+    if road_source is not None:
+        sources.append(road_source)
+        notes.append(f"corridor roads: {road_source['note']}")
     basis = sec.trips.basis or "; ".join(sorted(set(tab["basis"])))
     notes.append(f"trips: {len(tab)} O-D trips; basis: {basis}")
     return TripFlowsPart(

@@ -1,8 +1,10 @@
 """Cut the small real test extract in ``tests/data/beijing_extract/`` from the shared OSM tables.
 
 Run from the repository root: ``python tests/data/make_extract.py [--shared ../shared]``.
-``--pbf-only OUT.osm.pbf [--bbox W S E N]`` writes only a ``.osm.pbf`` of the given area (default:
-the whole shared extract, 32,967 nodes; used by ``benchmarks/osm_file.py``).
+``--pbf-only OUT.osm.pbf [--bbox W S E N] [--highways CLASS ...]`` writes only a ``.osm.pbf`` of
+the given area (default: the whole shared extract, 32,967 nodes; used by
+``benchmarks/osm_file.py``) and classes. ``tests/data/corridor/central_expressways.osm.pbf`` is
+``--pbf-only … --highways motorway motorway_link trunk trunk_link``.
 
 Area: lon 116.385–116.410, lat 39.898–39.918 (about 2.1 km × 2.2 km around Tiananmen Square,
 Dongcheng/Xicheng). Writes, all from ``osm/beijing_central_2013`` (© OpenStreetMap contributors,
@@ -168,9 +170,16 @@ def main() -> None:
         help="write only a .osm.pbf of --bbox (default: the whole shared extract) to this path",
     )
     parser.add_argument("--bbox", type=float, nargs=4, metavar=("W", "S", "E", "N"))
+    parser.add_argument(
+        "--highways", nargs="+", metavar="CLASS", help="with --pbf-only: keep only these classes"
+    )
     args = parser.parse_args()
     if args.pbf_only is not None:
         nodes, ways = cut(args.shared, tuple(args.bbox) if args.bbox else (-180, -90, 180, 90))
+        if args.highways:
+            ways = ways[ways["highway"].isin(args.highways)]
+            used = {int(x) for ids in ways["node_ids"] for x in ids.split()}
+            nodes = nodes[nodes["osm_node_id"].isin(used)]
         write_pbf(nodes, ways, args.pbf_only)
         print(f"{len(nodes)} nodes, {len(ways)} ways in {args.pbf_only}")
         return
