@@ -143,9 +143,14 @@ def test_command_line_build_exits_0_and_2(mini_shared, tmp_path):
 # ----------------------------------------------------------------------------- data_dir
 
 
-def test_data_dir_defaults_to_the_repository_data_folder(monkeypatch):
+def test_data_dir_defaults_to_the_repository_data_folder_or_its_packaged_copy(monkeypatch):
     monkeypatch.delenv("SITING_DATA_DIR", raising=False)
-    assert D.data_dir() == ROOT / "data"
+    if D.checkout_data_dir() is not None:  # editable install / checkout
+        assert D.data_dir() == ROOT / "data"
+    else:  # `pip install .`: the wheel's copy, the same files as the checkout's data/
+        assert D.data_dir() == D.packaged_data_dir()
+        same = (D.data_dir() / D.MANIFEST).read_bytes() == (ROOT / "data" / D.MANIFEST).read_bytes()
+        assert same
 
 
 def test_data_dir_honours_the_environment_variable(built, monkeypatch):

@@ -162,12 +162,15 @@ def test_no_build_metadata_is_committed():
     assert not [f for f in tracked if ".egg-info/" in f or f.startswith(("build/", "dist/"))]
 
 
-def test_data_is_found_from_the_checkout_not_the_working_folder(tmp_path, monkeypatch):
+def test_data_is_found_from_the_package_not_the_working_folder(tmp_path, monkeypatch):
     monkeypatch.delenv("SITING_DATA_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert data.data_dir() == ROOT / "data"
-    assert data.data_dir(tmp_path / "scenario.yaml") == ROOT / "data"
-    assert data.checkout_data_dir() == ROOT / "data"
+    # an editable install finds the checkout's data/, an installed wheel its own copy
+    home = data.checkout_data_dir() or data.packaged_data_dir()
+    assert home in (ROOT / "data", Path(data.__file__).resolve().parent / "_data")
+    assert data.data_dir() == home
+    assert data.data_dir(tmp_path / "scenario.yaml") == home
+    assert data.check_data()["project"] == "siting"
 
 
 def test_packaged_copy_is_used_when_there_is_no_checkout(tmp_path, monkeypatch):
