@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from siting import _progress
 from siting._errors import InputError
 from siting._osm_ways import DRIVABLE_HIGHWAYS, great_circle_m
 
@@ -520,6 +521,8 @@ def read_osm_file(
     p = Path(path)
     if not p.is_file():
         raise InputError(f"network file not found: {p}")
+    if progress is None:  # the run's progress display, when there is one
+        progress = _progress.status
     classes = frozenset(highways) if highways is not None else DRIVABLE_HIGHWAYS
     folder = key = None
     fingerprint = _file_fingerprint(p)
@@ -528,6 +531,7 @@ def read_osm_file(
         folder = cache_folder(p, cache_dir)
         hit = _read_cache(folder, key)
         if hit is not None:
+            progress(f"{p.name}: road graph from the cache")
             logger.info("road graph of %s from cache %s", p.name, hit.cache_file)
             return hit
     g = build_tables(p, polygon, highways=classes, progress=progress)

@@ -91,6 +91,8 @@ def test_ctrl_c_mid_solve_stops_at_once_exits_130_and_writes_nothing(tmp_path):
     assert any(STAMP.match(x) and "gap" in x for x in lines)
     said = [x for x in lines if x.startswith("interrupted:")]
     assert len(said) == 1 and "no output written" in said[0], "\n".join(lines)
+    # nothing else but the timestamped progress lines: the interrupt is said in one line
+    assert all(STAMP.match(x) or x in said for x in lines if x.strip()), "\n".join(lines)
     assert "Traceback" not in "\n".join(lines)
     assert not out.exists() and not list(tmp_path.glob(".out*"))
     assert got["stdout"] == ""

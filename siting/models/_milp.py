@@ -415,7 +415,7 @@ def solve_milp(
         if x is None:
             raise KeyboardInterrupt(f"{milp.name}: interrupted before a first plan was found")
         status = "interrupted"
-        log.warning("%s interrupted after %.1f s: best plan so far, gap %.2f%%", milp.name,
+        log.info("%s interrupted after %.1f s: best plan so far, gap %.2f%%", milp.name,
                     seconds, 100 * gap)  # fmt: skip
     elif ms in (M.kTimeLimit, M.kIterationLimit, M.kSolutionLimit, M.kInterrupt):
         status = "time_limit"
@@ -444,7 +444,7 @@ def _interrupted_result(milp: Milp, inc: _Incumbent, seconds: float) -> MilpResu
         raise KeyboardInterrupt(f"{milp.name}: interrupted before a first plan was found")
     obj = float(milp.c @ inc.x + milp.offset)
     gap = abs(obj - inc.bound) / max(abs(obj), 1e-9) if np.isfinite(inc.bound) else np.inf
-    log.warning("%s interrupted after %.1f s: best plan so far, gap %.2f%%", milp.name, seconds,
+    log.info("%s interrupted after %.1f s: best plan so far, gap %.2f%%", milp.name, seconds,
                 100 * gap)  # fmt: skip
     return MilpResult("interrupted", obj, inc.bound, gap, inc.x, seconds, "Interrupted by user")
 
