@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from siting import corridor, network
+from siting import _progress, corridor, network
 from siting._errors import InputError
 from siting.demand_kinds import area_demand, depot_demand, trip_flows
 from siting.demand_kinds._common import KindResult, ModelContext, Progress, num, stage
@@ -265,6 +265,8 @@ def solve_prepared(
     -------
     siting.results.Plan
     """
+    if _progress.interrupted():  # Ctrl-C stopped an earlier solve of this run (e.g. a sweep)
+        raise KeyboardInterrupt("not solving: the run was interrupted")
     scn = prepared.scenario
     solver = solver or (scn.solver if scn is not None else Solver())
     if budget_cny is None and scn is None:

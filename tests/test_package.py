@@ -102,7 +102,9 @@ def test_installed_wheel_validates_and_runs_from_another_folder(built, tmp_path)
     # editable siting, are not processed), so the test needs no network
     paths = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     Path(site, "_deps_from_test_env.pth").write_text("\n".join(sorted(paths)) + "\n")
-    install = [py, "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", str(wheel)]
+    # --ignore-installed: the test environment's own siting (seen through the .pth) is not it
+    install = [py, "-m", "pip", "install", "--no-deps", "--no-index", "--ignore-installed",
+               "--quiet", str(wheel)]  # fmt: skip
     res = subprocess.run(install, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]
 
