@@ -240,7 +240,8 @@ def lexicographic_next_hop(
     nh = np.full(dist.shape, np.iinfo(np.int64).max, dtype=np.int64)
     for j in range(destinations.shape[0]):  # one vectorised pass over all edges per destination
         du, dv = dist[t, j], dist[h, j]
-        tight = np.isfinite(du) & (np.abs(w + dv - du) <= tol) & (du > 0)
+        with np.errstate(invalid="ignore"):  # inf - inf where neither end reaches j: not tight
+            tight = np.isfinite(du) & (np.abs(w + dv - du) <= tol) & (du > 0)
         np.minimum.at(nh[:, j], t[tight], h[tight])
     nh[nh == np.iinfo(np.int64).max] = -1
     return nh, dist

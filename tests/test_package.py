@@ -197,3 +197,19 @@ def test_check_data_names_a_damaged_file(tmp_path, monkeypatch):
     (copy / "study_area.geojson").unlink()
     with pytest.raises(data.InputError, match=r"study_area\.geojson"):
         data.check_data()
+
+
+def test_data_build_of_an_installed_siting_asks_for_out(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from siting.cli import app
+
+    monkeypatch.setattr(data, "checkout_data_dir", lambda: None)
+    try:
+        runner = CliRunner(mix_stderr=False)
+    except TypeError:  # click >= 8.2 keeps stderr apart by default
+        runner = CliRunner()
+    res = runner.invoke(app, ["data", "build", "--shared", str(tmp_path)])
+    assert res.exit_code == 2
+    assert "give --out FOLDER" in res.stderr
+    assert not list(tmp_path.iterdir())
