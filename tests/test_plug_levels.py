@@ -11,7 +11,6 @@ from scipy.optimize import linprog
 
 from siting import queueing as Q
 from siting.models.plug_levels import (
-    build_max_coverage_levels,
     level_budget_bound,
     max_coverage_levels,
 )
@@ -23,7 +22,6 @@ def served_for_levels(cov, w, load, cap, plugs) -> float:
     pairs = [(i, j) for i in range(n_d) for j in range(n_s) if cov[i, j] and plugs[j] > 0]
     if not pairs:
         return 0.0
-    n = len(pairs)
     rows, rhs = [], []
     for i in range(n_d):  # each point served at most once
         rows.append([1.0 if p[0] == i else 0.0 for p in pairs])
@@ -93,7 +91,9 @@ def instance(seed: int, *, n_d=7, n_s=4, n_h=2, c_max=3, grid=False, built=False
 
 
 @pytest.mark.parametrize("seed", range(12))
-@pytest.mark.parametrize(("grid", "built"), [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize(
+    ("grid", "built"), [(False, False), (True, False), (False, True), (True, True)]
+)
 def test_level_model_equals_brute_force(seed, grid, built):
     cov, w, load, cap, sc, pc, budget, mmax, ex, is_built, draw, limit = instance(
         seed, grid=grid, built=built

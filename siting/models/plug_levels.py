@@ -516,15 +516,19 @@ def _solve_levels(
     if not _feasible(milp, start):
         log.warning("max_coverage_levels: greedy plan violates the model (a bug); solving the MILP")
         start, served = None, -np.inf
-    elif "capacity_bound" in h.blocks:
-        ub = float(h.blocks["capacity_bound"][0])
-        # the bound carries a 1e-9 safety margin against round-off: allow for it
+    else:
+        # two upper bounds on the demand served: all demand some allowed site can reach, and
+        # the daily capacity the budget can buy (knapsack); a plan meeting either is optimal
+        # (the knapsack bound carries a 1e-9 safety margin against round-off: allow for it)
+        ub, what = float(h.blocks["group_weight"].sum()), "all reachable demand is served"
+        if "capacity_bound" in h.blocks and float(h.blocks["capacity_bound"][0]) < ub:
+            ub, what = float(h.blocks["capacity_bound"][0]), "plan meets the budget capacity bound"
         if ub - served <= max(mip_gap, 1e-8) * abs(served) + 1e-6:
             gap = max(ub - served, 0.0) / max(abs(served), 1e-12)
-            log.info("max_coverage_levels: greedy plan within %.2g of the capacity bound", gap)
+            log.info("max_coverage_levels: greedy plan within %.2g of its bound (%s)", gap, what)
             return MilpResult(
                 "optimal", served, max(ub, served), gap, start, time.perf_counter() - t0,
-                "optimal: plan meets the budget capacity bound",
+                f"optimal: {what}",
             )  # fmt: skip
     if warm_start_open is not None:
         idx = np.asarray(list(warm_start_open), dtype=np.int64).ravel()  # type: ignore[call-overload]

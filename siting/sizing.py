@@ -1,0 +1,324 @@
+"""Plug sizing of charging sites: model arrays from demand, profiles and limits; queue outputs.
+
+Used by the area-demand kind of the planning pipeline, between the stage outputs (demand grid,
+candidates) and the model layer (:func:`siting.models.plug_levels.max_coverage_levels`):
+
+:func:`sizing_arrays`
+    Per demand cell the load (kW) it offers in each *kept* hour: ``sum_seg kWh/day_seg ×
+    profile_seg[h]`` (kWh arriving per hour; divided by the mean charging power it is the offered
+    load in Erlangs, :mod:`siting.queueing`); per site and plug count the load the service level
+    allows, ``A_max(c) × mean charging kW``; the most plugs per site (``max_plugs`` and the grid
+    connection, :mod:`siting.grid`); the substation rows. Kept hours: those whose capacity rows
+    can bind (:func:`siting.queueing.peak_hours`; with one segment mix, just its peak hour).
+:func:`site_queues`
+    For the chosen sites: the demand each serves by segment, its own peak hour, arrivals per
+    hour, mean session minutes, P(wait), mean wait, utilisation, connection kW used vs allowed.
+:func:`binding_limit`
+    Which limit stops the plan from serving more: ``demand``, ``reach``, ``budget`` or ``grid``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from siting import grid as grid_mod
+from siting import queueing as Q
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SizingArrays:
+    """Arrays of the service-level plug model for one prepared scenario.
+
+    Attributes
+    ----------
+    level : siting.queueing.ServiceLevel
+    segments : list of str
+        Demand segments (columns ``kwh_<segment>`` of the demand grid).
+    profiles : ndarray (n_segments, 24)
+        Share of each segment's daily sessions starting in each hour.
+    session_kwh : ndarray (n_segments,)
+        Mean energy per session (kWh).
+    hours : ndarray of int
+        Kept hours (whose capacity rows can bind).
+    load : ndarray (n_demand, n_hours)
+        kW each cell's whole demand offers in each kept hour.
+    level_capacity : ndarray (n_sites, L+1)
+        kW a site may be offered with c plugs and meet the service level.
+    charging_kw : ndarray (n_sites,)
+        Mean power a plug delivers while a vehicle charges (kW).
+    max_plugs : ndarray of int (n_sites,)
+        ``min(max_plugs, floor(connection_kw_max / plug_kw))``.
+    by_connection : ndarray of bool (n_sites,)
+        Where the grid connection, not ``max_plugs``, sets that limit.
+    feeders : scipy.sparse.csr_matrix or None
+        Substation × site membership (bool).
+    group_draw, group_limit : sparse matrix and ndarray, or None
+        kW each new plug draws from each substation (cf × plug kW), and the headroom (kW).
+    substation_names : list of str
+    service_min : float
+        Demand-weighted mean session minutes (the service time of the mean-wait rule).
+    peak_hour : int
+        Hour with the most offered load over the whole demand grid.
+    """
+
+    level: Q.ServiceLevel
+    segments: list[str]
+    profiles: np.ndarray
+    session_kwh: np.ndarray
+    hours: np.ndarray
+    load: np.ndarray
+    level_capacity: np.ndarray
+    charging_kw: np.ndarray
+    max_plugs: np.ndarray
+    by_connection: np.ndarray
+    feeders: sp.csr_matrix | None = None
+    group_draw: sp.csr_matrix | None = None
+    group_limit: np.ndarray | None = None
+    substation_names: list[str] = field(default_factory=list)
+    service_min: float = float("nan")
+    peak_hour: int = 0
+
+
+def segment_energy(demand: pd.DataFrame, segments: list[str]) -> np.ndarray:
+    """kWh/day per demand cell and segment (n_demand, n_segments)."""
+    return demand[[f"kwh_{s}" for s in segments]].to_numpy(float)
+
+
+def sizing_arrays(
+    demand: pd.DataFrame,
+    candidates: pd.DataFrame,
+    segments: list[str],
+    profiles: np.ndarray,
+    session_kwh: np.ndarray,
+    level: Q.ServiceLevel,
+    *,
+    charging_kw: float,
+    substations: grid_mod.Substations | None = None,
+) -> SizingArrays:
+    """Build the arrays of the service-level model (module doc).
+
+    Parameters
+    ----------
+    demand : DataFrame
+        Demand grid with ``kwh_<segment>`` columns (kWh/day).
+    candidates : DataFrame
+        Candidates with ``plug_kw``, ``max_plugs``, ``connection_kw_max`` (kW, inf = none),
+        ``lon``, ``lat``.
+    segments : list of str
+    profiles : ndarray (n_segments, 24)
+    session_kwh : ndarray (n_segments,)
+    level : ServiceLevel
+    charging_kw : float
+        Mean power a plug delivers while charging (kW), for every site.
+    substations : Substations, optional
+
+    Returns
+    -------
+    SizingArrays
+    """
+    E = segment_energy(demand, segments)
+    hourly = E @ profiles  # kWh arriving per hour = kW of load, per cell and hour
+    w = E.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mixes = np.unique(np.round(hourly[w > 0] / w[w > 0, None], 12), axis=0)
+    hours = Q.peak_hours(mixes) if mixes.size else np.array([int(hourly.sum(axis=0).argmax())])
+    total_e = E.sum(axis=0)
+    share = total_e / total_e.sum() if total_e.sum() > 0 else np.full(len(segments), 1.0)
+    # demand-weighted mean session time: sessions of segment s are E_s / e_s of the total
+    sessions = share / session_kwh
+    service_min = float(60.0 * share.sum() / (sessions.sum() * charging_kw))
+    plug_kw = candidates["plug_kw"].to_numpy(float)
+    conn = candidates["connection_kw_max"].to_numpy(float)
+    limit, by_conn = grid_mod.plug_limit(candidates["max_plugs"].to_numpy(np.int64), plug_kw, conn)
+    existing = candidates["existing_plugs"].to_numpy(np.int64)
+    n_lv = int(max(limit.max(initial=0), existing.max(initial=0), 1))
+    a_max = Q.max_load_table(n_lv, level, service_min)
+    ckw = np.full(len(candidates), float(charging_kw))
+    cap = a_max[None, :] * ckw[:, None]
+    out = SizingArrays(
+        level=level, segments=list(segments), profiles=profiles, session_kwh=session_kwh,
+        hours=hours, load=hourly[:, hours], level_capacity=cap, charging_kw=ckw,
+        max_plugs=limit, by_connection=by_conn, service_min=service_min,
+        peak_hour=int(hourly.sum(axis=0).argmax()),
+    )  # fmt: skip
+    if substations is not None and len(substations):
+        feed = grid_mod.feeder_matrix(
+            substations, candidates["lon"].to_numpy(float), candidates["lat"].to_numpy(float)
+        )
+        out.feeders = feed
+        out.group_draw = sp.csr_matrix(
+            feed.multiply(substations.coincidence[:, None]).multiply(plug_kw[None, :])
+        )
+        out.group_limit = substations.headroom_kw.copy()
+        out.substation_names = list(substations.names)
+    logger.info(
+        "sizing: rule %s, kept hours %s (peak %d:00), mean session %.1f min, A_max(%d) = %.2f E",
+        level.rule, hours.tolist(), out.peak_hour, service_min, n_lv, a_max[-1],
+    )  # fmt: skip
+    return out
+
+
+def site_queues(
+    served_by_segment: np.ndarray,
+    plugs: np.ndarray,
+    profiles: np.ndarray,
+    session_kwh: np.ndarray,
+    charging_kw: np.ndarray,
+) -> pd.DataFrame:
+    """Queue figures of chosen sites at each site's busiest hour.
+
+    Parameters
+    ----------
+    served_by_segment : ndarray (n_sites, n_segments)
+        kWh/day each site serves of each segment.
+    plugs : ndarray of int (n_sites,)
+    profiles : ndarray (n_segments, 24)
+    session_kwh : ndarray (n_segments,)
+    charging_kw : ndarray (n_sites,)
+        Mean charging power per plug (kW).
+
+    Returns
+    -------
+    DataFrame
+        One row per site: ``peak_hour``, ``peak_arrivals_per_h`` (sessions starting in that
+        hour), ``service_min`` (their mean minutes at a plug), ``peak_load_erlangs``,
+        ``utilisation`` (busy share of the plugs in that hour), ``p_wait``, ``mean_wait_min``.
+    """
+    S = np.asarray(served_by_segment, dtype=float)
+    ckw = np.asarray(charging_kw, dtype=float)
+    kwh_h = S @ profiles  # kWh/h arriving, per site and hour
+    load = kwh_h / ckw[:, None]  # Erlangs
+    arrivals = (S / session_kwh[None, :]) @ profiles  # sessions starting per hour
+    peak = load.argmax(axis=1) if len(S) else np.zeros(0, dtype=np.int64)
+    rows = np.arange(len(S))
+    lam = arrivals[rows, peak]
+    a = load[rows, peak]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s_min = np.where(lam > 0, 60.0 * a / lam, 60.0 * (session_kwh.mean() / ckw))
+    f = Q.queue_figures(plugs, lam, s_min)
+    return pd.DataFrame(
+        {
+            "peak_hour": peak.astype(np.int64),
+            "peak_arrivals_per_h": lam,
+            "service_min": s_min,
+            "peak_load_erlangs": a,
+            "utilisation": f["utilisation"],
+            "p_wait": f["p_wait"],
+            "mean_wait_min": f["mean_wait_min"],
+        }
+    )
+
+
+def binding_limit(
+    *,
+    total: float,
+    reachable: float,
+    served: float,
+    unserved_reach: np.ndarray,
+    is_open: np.ndarray,
+    plugs: np.ndarray,
+    plug_limit: np.ndarray,
+    by_connection: np.ndarray,
+    allowed: np.ndarray,
+    site_cost: np.ndarray,
+    plug_cost: np.ndarray,
+    existing: np.ndarray,
+    unspent: float,
+    group_draw: sp.csr_matrix | None = None,
+    group_left: np.ndarray | None = None,
+    tol: float = 1e-3,
+) -> tuple[str, str]:
+    """The limit that stops a plan from serving more demand, and a one-line explanation.
+
+    Decided in this order:
+
+    1. ``demand``: every demand is served (all of it is reachable and the plan serves it);
+    2. ``reach``: all demand some candidate site can reach is served; the rest is beyond the
+       travel-time limit of every candidate, so more money or plugs would not serve it;
+    3. a *step* is one more plug at an open site, or a new site with one plug, at a site that
+       reaches demand left unserved, allowed by the site's plug limit and the headroom of its
+       substations. If a step exists: ``budget`` (the unspent money is less than the cheapest
+       step, or the plan is within its optimality gap);
+    4. ``grid``: no step exists: every site that reaches unserved demand is at its size limit:
+       its grid connection, its substation's headroom or ``max_plugs`` (the detail says which).
+
+    Parameters
+    ----------
+    total, reachable, served : float
+        Demand in all, within reach of some allowed candidate, and served (per day).
+    unserved_reach : ndarray (n_sites,)
+        Per candidate: demand it reaches that is left unserved.
+    is_open, plugs : ndarray (n_sites,)
+        The plan (plugs 0 where closed).
+    plug_limit, by_connection : ndarray (n_sites,)
+        Most plugs per site and whether the connection sets it (:func:`siting.grid.plug_limit`).
+    allowed : ndarray of bool (n_sites,)
+        Not forbidden.
+    site_cost, plug_cost : ndarray (n_sites,)
+        CNY (site cost 0 for built sites).
+    existing : ndarray of int (n_sites,)
+        Plugs already built.
+    unspent : float
+        Budget minus money spent (CNY).
+    group_draw : sparse (n_groups, n_sites), optional
+        kW each new plug draws from each substation.
+    group_left : ndarray (n_groups,), optional
+        Headroom left in the plan (kW).
+    tol : float
+        Relative tolerance of "all served".
+
+    Returns
+    -------
+    tuple of str
+        ``(limit, detail)``.
+    """
+    if served >= reachable * (1 - tol) - 1e-9:
+        if reachable >= total * (1 - tol):
+            return "demand", "all demand is served"
+        return "reach", (
+            f"all demand within reach of a candidate site is served ({served / total:.1%} of "
+            f"all); the rest is beyond the travel-time limit of every candidate"
+        )
+    wants = allowed & (unserved_reach > max(tol * 1e-3 * total, 1e-9))
+    n_s = len(is_open)
+    # does one more plug fit each site's substations?
+    if group_draw is not None and group_draw.shape[0] and group_left is not None:
+        draw = group_draw.toarray()
+        extra = np.where(is_open, (plugs + 1 - existing) > 0, existing < 1).astype(float)
+        fits_sub = ((draw * extra[None, :]) <= group_left[:, None] + 1e-9).all(axis=0)
+    else:
+        fits_sub = np.ones(n_s, bool)
+    fits_site = np.where(is_open, plugs < plug_limit, plug_limit >= 1)
+    can = wants & fits_site & fits_sub
+    step_cost = np.where(
+        is_open,
+        plug_cost * ((plugs + 1 - existing) > 0),
+        site_cost + plug_cost * (existing < 1),
+    )
+    if can.any():
+        cheapest = float(step_cost[can].min())
+        if cheapest > unspent:
+            return "budget", (
+                f"{unspent / 1e6:.2f} M CNY left, less than the cheapest step that would serve "
+                f"more ({cheapest / 1e6:.2f} M CNY)"
+            )
+        return "budget", (
+            f"{unspent / 1e6:.2f} M CNY left and a step of {cheapest / 1e6:.2f} M CNY would serve "
+            "more: the plan is within its optimality gap"
+        )
+    at = wants & ~(fits_site & fits_sub)
+    n_conn = int((at & ~fits_site & by_connection).sum())
+    n_max = int((at & ~fits_site & ~by_connection).sum())
+    n_sub = int((at & fits_site & ~fits_sub).sum())
+    return "grid", (
+        f"{unspent / 1e6:.2f} M CNY left but every site reaching unserved demand is at its size "
+        f"limit: grid connection at {n_conn}, substation headroom at {n_sub}, max_plugs at "
+        f"{n_max} sites"
+    )
