@@ -167,3 +167,21 @@ def test_daily_energy_is_the_one_hour_special_case():
     assert sol.objective == pytest.approx(195.0)
     sol = max_coverage_levels(cov, w, [1.0, 1.0], 3.0, level_capacity=cap, module_cost=1.0)
     assert sol.objective == pytest.approx(300.0)  # two plugs take all 300 (cap 390)
+
+
+def test_level_component_in_a_joint_model_reads_back_the_same_plan():
+    from siting.models._milp import MilpBuilder, solve_milp
+    from siting.models.plug_levels import add_level_component, level_details
+
+    cov, w, load, cap, sc, pc, budget, mmax, *_ = instance(5)
+    alone = max_coverage_levels(sp.csr_matrix(cov), w, sc, budget, level_capacity=cap, load=load,
+                                module_cost=pc, max_modules=mmax)  # fmt: skip
+    b = MilpBuilder("joint", "max")
+    h = add_level_component(b, sp.csr_matrix(cov), w, sc, level_capacity=cap, load=load,
+                            module_cost=pc, max_modules=mmax)  # fmt: skip
+    b.add_rows("budget", 1, np.zeros(h.budget_cols.size), h.budget_cols, h.budget_coefs,
+               upper=budget)  # fmt: skip
+    res = solve_milp(b.build())
+    d = level_details(h, res.x)
+    assert d["served"].sum() == pytest.approx(alone.objective, rel=1e-6)
+    assert d["assignment_matrix"].shape == (cov.shape[0], d["open"].size)

@@ -578,7 +578,17 @@ def _level_solution(res: MilpResult, h: ModelHandle, prep: _LevelPrep, build_s: 
     gap = abs(bound - objective) / max(abs(objective), 1e-12) if np.isfinite(bound) else np.inf
     if res.status == "optimal":
         gap = min(gap, res.gap)
+    opened = np.flatnonzero(open_mask)
+    col = np.full(n_s, -1, dtype=np.int64)
+    col[opened] = np.arange(opened.size)
+    fk = flows.tocoo()
+    on = open_mask[fk.col]
+    kwh = sp.csr_matrix(
+        (fk.data[on] * prep.w[fk.row[on]], (fk.row[on], col[fk.col[on]])),
+        shape=(n_d, opened.size),
+    )
     details = {
+        "assignment_matrix": kwh,
         "modules": plugs[open_mask],
         "modules_new": new[open_mask],
         "served": served[open_mask],
@@ -684,8 +694,9 @@ def max_coverage_levels(
     Solution
         ``objective`` = demand served; ``assignment`` = served share per demand point;
         ``details``: ``modules`` (plugs per open site), ``modules_new``, ``served`` (per open
-        site), ``spent`` (CNY), ``flows`` (sparse demand × site served share), ``level_up``
-        (most useful plugs per site, all sites), ``capacity_bound`` (the budget's bound or None).
+        site), ``spent`` (CNY), ``flows`` (sparse demand × site served share),
+        ``assignment_matrix`` (sparse demand × open sites, demand served), ``level_up`` (most
+        useful plugs per site, all sites), ``capacity_bound`` (the budget's bound or None).
     """
     V.time_and_gap(time_limit, mip_gap)
     t0 = time.perf_counter()
@@ -701,3 +712,70 @@ def max_coverage_levels(
     build_s = time.perf_counter() - t0
     res = _solve_levels(milp, h, prep, warm_start_open, time_limit, mip_gap)
     return _level_solution(res, h, prep, build_s)
+
+
+def add_level_component(
+    builder: MilpBuilder,
+    coverage: object,
+    weights: object,
+    site_cost: object,
+    *,
+    level_capacity: object,
+    load: object | None = None,
+    module_cost: object | None = None,
+    max_modules: object | None = None,
+    existing_modules: object | None = None,
+    required: object | None = None,
+    forbidden: object | None = None,
+    group_draw: object | None = None,
+    group_limit: object | None = None,
+) -> ModelHandle:
+    """Validate as :func:`max_coverage_levels` and add the model without a budget row.
+
+    For joint siting (:mod:`siting.models.joint`): ``handle.budget_cols`` / ``budget_coefs`` (CNY)
+    go into the shared budget row; read the results with :func:`level_details`.
+    """
+    prep = _prepare(
+        coverage, weights, site_cost, None, load, level_capacity, module_cost, max_modules,
+        existing_modules, required, forbidden, group_draw, group_limit,
+    )  # fmt: skip
+    h = add_level_coverage(builder, prep)
+    h.blocks["existing"] = prep.ex
+    return h
+
+
+def level_details(handle: ModelHandle, x: np.ndarray) -> dict[str, object]:
+    """Results of a level component from the column values ``x`` of the model it is part of.
+
+    Returns
+    -------
+    dict
+        ``open`` (site positions), ``modules`` (plugs per open site), ``served`` (per open site),
+        ``served_point``, ``assignment`` (served share per point) and ``assignment_matrix``
+        (sparse demand × open sites, demand served) — the keys of
+        :func:`siting.models.coverage.coverage_details`.
+    """
+    b = handle.blocks
+    w = np.asarray(b["weights"], dtype=float)
+    n_d, n_s = w.size, handle.site_cols.size
+    open_mask = x[handle.site_cols] > 0.5
+    opened = np.flatnonzero(open_mask)
+    zon = x[b["z"]] > 0.5
+    plugs = np.zeros(n_s, dtype=np.int64)
+    plugs[b["z_site"][zon]] = b["z_level"][zon]
+    ii, jj = b["pair_demand"], b["pair_site"]
+    xv = np.clip(x[b["x"]], 0.0, 1.0)
+    keep = (xv > 1e-9) & open_mask[jj]
+    col = np.full(n_s, -1, dtype=np.int64)
+    col[opened] = np.arange(opened.size)
+    frac = sp.csr_matrix((xv[keep], (ii[keep], col[jj[keep]])), shape=(n_d, opened.size))
+    assignment = np.minimum(np.asarray(frac.sum(axis=1)).ravel(), 1.0)
+    kwh = sp.csr_matrix(frac.multiply(w[:, None]))
+    return {
+        "open": opened,
+        "modules": plugs[open_mask],
+        "served": np.asarray(kwh.sum(axis=0)).ravel(),
+        "served_point": w * assignment,
+        "assignment": assignment,
+        "assignment_matrix": kwh,
+    }
