@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -322,3 +323,233 @@ def binding_limit(
         f"limit: grid connection at {n_conn}, substation headroom at {n_sub}, max_plugs at "
         f"{n_max} sites"
     )
+
+
+# ----------------------------------------------------------------------------- pipeline glue
+
+
+def for_scenario(scenario: Any, demand: pd.DataFrame, candidates: pd.DataFrame) -> SizingArrays:
+    """Sizing arrays of a scenario's area demand (profiles, sessions, service level, grid).
+
+    Built under both rules: ``service_level`` sizes plugs with them, ``daily_energy`` uses them
+    for the waiting figures of its plans only.
+
+    Parameters
+    ----------
+    scenario : siting.scenario.Scenario
+    demand, candidates : DataFrame
+        The demand grid (``kwh_<segment>``) and candidates (with ``connection_kw_max``).
+
+    Returns
+    -------
+    SizingArrays
+    """
+    segs = list(scenario.demand.segments)
+    where = f"{scenario.path or '<scenario>'}: demand.segments"
+    table = Q.load_profiles(
+        None if scenario.path is None else _data_path(Q.PROFILE_FILE, scenario.path)
+    )
+    given = {k: v.profile for k, v in scenario.demand.segments.items()}
+    profiles = Q.resolve_profiles(segs, given, table, where)
+    session = np.array([scenario.demand.segments[k].session_kwh for k in segs], dtype=float)
+    subs = None
+    sec = scenario.grid.substations
+    if sec is not None:
+        subs = grid_mod.read_substations(sec.path, crs=sec.crs, radius_m=sec.radius_m)
+    return sizing_arrays(
+        demand, candidates, segs, profiles, session, scenario.sizing.service_level(),
+        charging_kw=scenario.sizing.mean_charging_kw, substations=subs,
+    )  # fmt: skip
+
+
+def _data_path(name: str, near: Any) -> Any:
+    from siting import data
+
+    return data.data_path(name, near)
+
+
+def solve(
+    arrays: SizingArrays,
+    travel: sp.csr_matrix,
+    demand: pd.DataFrame,
+    candidates: pd.DataFrame,
+    budget: float,
+    *,
+    required: np.ndarray,
+    forbidden: np.ndarray,
+    warm_start_open: np.ndarray | None = None,
+    time_limit: float | None = None,
+    mip_gap: float = 1e-4,
+) -> Any:
+    """Solve the service-level model for one budget (:func:`max_coverage_levels`)."""
+    from siting.models.plug_levels import max_coverage_levels
+
+    return max_coverage_levels(
+        travel, demand["kwh_per_day"].to_numpy(float),
+        candidates["fixed_cost_cny"].to_numpy(float), float(budget),
+        level_capacity=arrays.level_capacity, load=arrays.load,
+        module_cost=candidates["plug_cost_cny"].to_numpy(float), max_modules=arrays.max_plugs,
+        existing_modules=candidates["existing_plugs"].to_numpy(np.int64), required=required,
+        forbidden=forbidden, group_draw=arrays.group_draw, group_limit=arrays.group_limit,
+        time_limit=time_limit, mip_gap=mip_gap, warm_start_open=warm_start_open,
+    )  # fmt: skip
+
+
+#: Columns every chosen site carries in ``sites.geojson`` / ``sites.csv`` (issue 9 contract).
+QUEUE_COLUMNS = (
+    "plugs_new", "plugs_existing", "peak_arrivals_per_h", "service_min", "p_wait",
+    "mean_wait_min", "utilisation", "connection_kw", "connection_kw_max",
+)  # fmt: skip
+
+
+def site_columns(
+    arrays: SizingArrays,
+    demand: pd.DataFrame,
+    candidates: pd.DataFrame,
+    open_idx: np.ndarray,
+    plugs: np.ndarray,
+    assignment_kwh: sp.spmatrix | None,
+) -> pd.DataFrame:
+    """The queue and grid columns of the chosen charger sites (one row per ``open_idx``).
+
+    Parameters
+    ----------
+    arrays : SizingArrays
+    demand, candidates : DataFrame
+    open_idx : ndarray of int
+        Candidate positions of the chosen sites.
+    plugs : ndarray of int
+        Plugs per chosen site.
+    assignment_kwh : sparse (n_demand, n_open), optional
+        kWh/day each cell gets from each chosen site (segments split pro rata to the cell's
+        segment demand); None: no site serves anything.
+
+    Returns
+    -------
+    DataFrame
+        :data:`QUEUE_COLUMNS` plus ``peak_hour`` and ``peak_load_erlangs``.
+    """
+    open_idx = np.asarray(open_idx, dtype=np.int64)
+    c = candidates.iloc[open_idx]
+    E = segment_energy(demand, arrays.segments)
+    tot = E.sum(axis=1)
+    mix = np.divide(E, tot[:, None], out=np.zeros_like(E), where=tot[:, None] > 0)
+    if assignment_kwh is None or open_idx.size == 0:
+        S = np.zeros((open_idx.size, len(arrays.segments)))
+    else:
+        S = np.asarray(sp.csr_matrix(assignment_kwh).T @ mix)
+    q = site_queues(S, plugs, arrays.profiles, arrays.session_kwh, arrays.charging_kw[open_idx])
+    existing = c["existing_plugs"].to_numpy(np.int64)
+    q.insert(0, "plugs_new", np.maximum(plugs - existing, 0))
+    q.insert(1, "plugs_existing", np.minimum(existing, plugs))
+    q["connection_kw"] = plugs * c["plug_kw"].to_numpy(float)
+    q["connection_kw_max"] = c["connection_kw_max"].to_numpy(float)
+    return q.reset_index(drop=True)
+
+
+def summary_keys(
+    arrays: SizingArrays,
+    rule: str,
+    kwh_per_plug_day: float | None,
+    queues: pd.DataFrame,
+    plugs: np.ndarray,
+    limit: tuple[str, str],
+) -> dict[str, Any]:
+    """``service_level``, ``binding_limit`` and plug statistics for ``summary.json``."""
+    if rule == "service_level":
+        level: dict[str, Any] = arrays.level.as_dict()
+    else:
+        level = {"rule": "daily_energy", "kwh_per_plug_day": kwh_per_plug_day}
+    level["peak_hour"] = int(arrays.peak_hour)
+    level["model_hours"] = [int(h) for h in arrays.hours] if rule == "service_level" else []
+    level["mean_charging_kw"] = float(arrays.charging_kw[0]) if arrays.charging_kw.size else None
+    level["mean_session_min"] = round(float(arrays.service_min), 3)
+    pw = queues["p_wait"].to_numpy(float)
+    mw = queues["mean_wait_min"].to_numpy(float)
+    arr = queues["peak_arrivals_per_h"].to_numpy(float)
+    ok = np.isfinite(pw) & (arr > 0)
+    level["p_wait_max"] = float(pw[ok].max()) if ok.any() else None
+    level["mean_wait_min_max"] = float(mw[ok].max()) if ok.any() else None
+    level["p_wait_mean"] = float(np.average(pw[ok], weights=arr[ok])) if ok.any() else None
+    counts = np.bincount(np.asarray(plugs, dtype=np.int64)) if len(plugs) else np.zeros(0)
+    return {
+        "service_level": level,
+        "binding_limit": limit[0],
+        "binding_limit_detail": limit[1],
+        "plugs_new": int(queues["plugs_new"].sum()) if len(queues) else 0,
+        "plugs_existing": int(queues["plugs_existing"].sum()) if len(queues) else 0,
+        "plugs_per_site": {str(k): int(v) for k, v in enumerate(counts) if v},
+    }
+
+
+def plan_binding_limit(
+    arrays: SizingArrays,
+    travel: sp.csr_matrix,
+    demand: pd.DataFrame,
+    candidates: pd.DataFrame,
+    open_idx: np.ndarray,
+    plugs: np.ndarray,
+    served_cell: np.ndarray,
+    budget: float,
+    spent: float,
+) -> tuple[str, str]:
+    """:func:`binding_limit` of a charger plan, from the pipeline's tables."""
+    w = demand["kwh_per_day"].to_numpy(float)
+    status = candidates["status"].to_numpy()
+    allowed = status != "forbidden"
+    cov = sp.csr_matrix(travel)[:, allowed]
+    reach_cell = np.asarray(cov.sum(axis=1)).ravel() > 0
+    unserved = np.where(reach_cell, np.maximum(w - served_cell, 0.0), 0.0)
+    n_s = len(candidates)
+    unserved_reach = np.asarray((sp.csr_matrix(travel) > 0).T.astype(float) @ unserved).ravel()
+    is_open = np.zeros(n_s, bool)
+    is_open[open_idx] = True
+    p_all = np.zeros(n_s, dtype=np.int64)
+    p_all[open_idx] = plugs
+    existing = candidates["existing_plugs"].to_numpy(np.int64)
+    left = None
+    if arrays.group_draw is not None and arrays.group_limit is not None:
+        left = arrays.group_limit - arrays.group_draw @ np.maximum(p_all - existing, 0)
+    return binding_limit(
+        total=float(w.sum()), reachable=float(w[reach_cell].sum()),
+        served=float(served_cell.sum()), unserved_reach=unserved_reach, is_open=is_open,
+        plugs=p_all, plug_limit=arrays.max_plugs, by_connection=arrays.by_connection,
+        allowed=allowed, site_cost=candidates["fixed_cost_cny"].to_numpy(float),
+        plug_cost=candidates["plug_cost_cny"].to_numpy(float), existing=existing,
+        unspent=float(budget - spent), group_draw=arrays.group_draw, group_left=left,
+    )  # fmt: skip
+
+
+def station_queues(
+    served_kg_per_day: np.ndarray,
+    existing: np.ndarray,
+    dispensers: int,
+    kg_per_fill: float,
+    fill_min: float,
+    profile: np.ndarray,
+) -> pd.DataFrame:
+    """Queue columns of hydrogen stations: dispensers are the servers, a fill the service.
+
+    Arrivals per hour at the profile's peak = served kg/day / kg per fill × peak share; the
+    stations are sized in kg/day by the flow-refuelling model, so these figures describe the
+    plan, they do not size it. ``connection_kw`` / ``connection_kw_max`` are NaN (the electrical
+    connection of hydrogen stations is not modelled).
+
+    Returns
+    -------
+    DataFrame
+        :data:`QUEUE_COLUMNS`, ``plugs`` (= dispensers), ``peak_hour``, ``peak_load_erlangs``.
+    """
+    kg = np.nan_to_num(np.asarray(served_kg_per_day, dtype=float))
+    n = kg.size
+    ex = np.asarray(existing, dtype=bool)
+    plugs = np.full(n, int(dispensers), dtype=np.int64)
+    rate = kg_per_fill / (fill_min / 60.0)  # kg/h one dispenser delivers while filling
+    q = site_queues(kg[:, None], plugs, np.asarray(profile, float)[None, :],
+                    np.array([kg_per_fill]), np.full(n, rate))  # fmt: skip
+    q.insert(0, "plugs", plugs)
+    q.insert(1, "plugs_new", np.where(ex, 0, plugs))
+    q.insert(2, "plugs_existing", np.where(ex, plugs, 0))
+    q["connection_kw"] = np.nan
+    q["connection_kw_max"] = np.nan
+    return q
