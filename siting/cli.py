@@ -88,9 +88,13 @@ def _status(text: str, timings: dict[str, float]) -> Iterator[Callable[[str], No
 
 
 def _check_site_files(scn: Any) -> int:
-    """Read every site file of the scenario (cheap) so a bad one fails before any heavy work."""
-    from siting import candidates
+    """Read every site file (and the substation file) of the scenario (cheap) so a bad one fails
+    before any heavy work."""
+    from siting import candidates, grid
 
+    sub = scn.grid.substations
+    if sub is not None:
+        grid.read_substations(sub.path, crs=sub.crs, radius_m=sub.radius_m)
     return sum(
         len(candidates.read_site_file(sf.path, crs=sf.crs)) for sf in scn.candidates.site_files
     )

@@ -696,7 +696,7 @@ def _check_districts(scn: Scenario, file: Path) -> None:
 
 
 def _check_sizing(scn: Scenario, file: Path) -> None:
-    """Named profiles exist and the substation file is valid (one-line errors naming the field)."""
+    """Named time-of-day profiles exist (one-line error naming the field)."""
     from siting import queueing
     from siting._errors import SitingError
 
@@ -718,14 +718,6 @@ def _check_sizing(scn: Scenario, file: Path) -> None:
                     f"no profile named {name!r} in {queueing.PROFILE_FILE} (known: "
                     f"{', '.join(sorted(table))}); name one or give 24 shares"
                 )))  # fmt: skip
-    sub = scn.grid.substations
-    if sub is not None:
-        from siting import grid
-
-        try:
-            grid.read_substations(sub.path, crs=sub.crs, radius_m=sub.radius_m)
-        except SitingError as exc:
-            raise ScenarioError(f"{file}: grid.substations: {exc}") from None
 
 
 def _profile_file(file: Path) -> Path:

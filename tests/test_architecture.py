@@ -21,9 +21,16 @@ PKG = Path(__file__).resolve().parent.parent / "siting"
 LAYERS: dict[int, tuple[str, ...]] = {
     0: ("siting._errors", "siting._corridor_facts", "siting._budgets", "siting._cli_common"),
     1: ("siting", "siting.models*", "siting.results", "siting._osm_ways"),
-    2: ("siting.data", "siting.scenario", "siting.orlib"),
+    2: ("siting.data", "siting.scenario", "siting.orlib", "siting.queueing"),
     3: ("siting.network", "siting.corridor", "siting.frlm_network"),
-    4: ("siting.demand", "siting.candidates", "siting.travel", "siting.study_area"),
+    4: (
+        "siting.demand",
+        "siting.candidates",
+        "siting.travel",
+        "siting.study_area",
+        "siting.grid",
+        "siting.sizing",
+    ),
     5: ("siting.demand_kinds*",),
     6: ("siting.plan",),
     7: ("siting.maps",),
