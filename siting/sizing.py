@@ -34,8 +34,37 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
+class SiteLimits:
+    """Per-candidate arrays of the service-level model (recomputed for any candidate table).
+
+    Attributes
+    ----------
+    level_capacity : ndarray (n_sites, L+1)
+        kW a site may be offered with c plugs and meet the service level.
+    charging_kw : ndarray (n_sites,)
+        Mean power a plug delivers while a vehicle charges (kW).
+    max_plugs : ndarray of int (n_sites,)
+        ``min(max_plugs, floor(connection_kw_max / plug_kw))``.
+    by_connection : ndarray of bool (n_sites,)
+        Where the grid connection, not ``max_plugs``, sets that limit.
+    feeders : scipy.sparse.csr_matrix or None
+        Substation × site membership (bool).
+    group_draw, group_limit : sparse matrix and ndarray, or None
+        kW each new plug draws from each substation (cf × plug kW), and the headroom (kW).
+    """
+
+    level_capacity: np.ndarray
+    charging_kw: np.ndarray
+    max_plugs: np.ndarray
+    by_connection: np.ndarray
+    feeders: sp.csr_matrix | None = None
+    group_draw: sp.csr_matrix | None = None
+    group_limit: np.ndarray | None = None
+
+
+@dataclass
 class SizingArrays:
-    """Arrays of the service-level plug model for one prepared scenario.
+    """Demand-side arrays of the service-level plug model for one prepared scenario.
 
     Attributes
     ----------
@@ -50,23 +79,13 @@ class SizingArrays:
         Kept hours (whose capacity rows can bind).
     load : ndarray (n_demand, n_hours)
         kW each cell's whole demand offers in each kept hour.
-    level_capacity : ndarray (n_sites, L+1)
-        kW a site may be offered with c plugs and meet the service level.
-    charging_kw : ndarray (n_sites,)
+    mean_charging_kw : float
         Mean power a plug delivers while a vehicle charges (kW).
-    max_plugs : ndarray of int (n_sites,)
-        ``min(max_plugs, floor(connection_kw_max / plug_kw))``.
-    by_connection : ndarray of bool (n_sites,)
-        Where the grid connection, not ``max_plugs``, sets that limit.
-    feeders : scipy.sparse.csr_matrix or None
-        Substation × site membership (bool).
-    group_draw, group_limit : sparse matrix and ndarray, or None
-        kW each new plug draws from each substation (cf × plug kW), and the headroom (kW).
-    substation_names : list of str
     service_min : float
         Demand-weighted mean session minutes (the service time of the mean-wait rule).
     peak_hour : int
         Hour with the most offered load over the whole demand grid.
+    substations : siting.grid.Substations or None
     """
 
     level: Q.ServiceLevel
@@ -75,16 +94,43 @@ class SizingArrays:
     session_kwh: np.ndarray
     hours: np.ndarray
     load: np.ndarray
-    level_capacity: np.ndarray
-    charging_kw: np.ndarray
-    max_plugs: np.ndarray
-    by_connection: np.ndarray
-    feeders: sp.csr_matrix | None = None
-    group_draw: sp.csr_matrix | None = None
-    group_limit: np.ndarray | None = None
-    substation_names: list[str] = field(default_factory=list)
-    service_min: float = float("nan")
-    peak_hour: int = 0
+    mean_charging_kw: float
+    service_min: float
+    peak_hour: int
+    substations: grid_mod.Substations | None = None
+    _tables: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def a_max(self, n_levels: int) -> np.ndarray:
+        """``A_max(c)`` for c = 0..n_levels (Erlangs), cached."""
+        if n_levels not in self._tables:
+            self._tables[n_levels] = Q.max_load_table(n_levels, self.level, self.service_min)
+        return self._tables[n_levels]
+
+    def for_sites(self, candidates: pd.DataFrame) -> SiteLimits:
+        """Per-site arrays for a candidate table (``plug_kw``, ``max_plugs``,
+        ``existing_plugs``, ``connection_kw_max``, ``lon``, ``lat``)."""
+        plug_kw = candidates["plug_kw"].to_numpy(float)
+        conn = candidates["connection_kw_max"].to_numpy(float)
+        limit, by_conn = grid_mod.plug_limit(
+            candidates["max_plugs"].to_numpy(np.int64), plug_kw, conn
+        )
+        existing = candidates["existing_plugs"].to_numpy(np.int64)
+        n_lv = int(max(limit.max(initial=0), existing.max(initial=0), 1))
+        ckw = np.full(len(candidates), float(self.mean_charging_kw))
+        # a hair inside the target so that round-off never reports P(wait) above it
+        cap = self.a_max(n_lv)[None, :] * ckw[:, None] * (1 - 1e-9)
+        out = SiteLimits(cap, ckw, limit, by_conn)
+        subs = self.substations
+        if subs is not None and len(subs):
+            feed = grid_mod.feeder_matrix(
+                subs, candidates["lon"].to_numpy(float), candidates["lat"].to_numpy(float)
+            )
+            out.feeders = feed
+            out.group_draw = sp.csr_matrix(
+                feed.multiply(subs.coincidence[:, None]).multiply(plug_kw[None, :])
+            )
+            out.group_limit = subs.headroom_kw.copy()
+        return out
 
 
 def segment_energy(demand: pd.DataFrame, segments: list[str]) -> np.ndarray:
@@ -94,7 +140,6 @@ def segment_energy(demand: pd.DataFrame, segments: list[str]) -> np.ndarray:
 
 def sizing_arrays(
     demand: pd.DataFrame,
-    candidates: pd.DataFrame,
     segments: list[str],
     profiles: np.ndarray,
     session_kwh: np.ndarray,
@@ -103,15 +148,12 @@ def sizing_arrays(
     charging_kw: float,
     substations: grid_mod.Substations | None = None,
 ) -> SizingArrays:
-    """Build the arrays of the service-level model (module doc).
+    """Build the demand-side arrays of the service-level model (module doc).
 
     Parameters
     ----------
     demand : DataFrame
         Demand grid with ``kwh_<segment>`` columns (kWh/day).
-    candidates : DataFrame
-        Candidates with ``plug_kw``, ``max_plugs``, ``connection_kw_max`` (kW, inf = none),
-        ``lon``, ``lat``.
     segments : list of str
     profiles : ndarray (n_segments, 24)
     session_kwh : ndarray (n_segments,)
@@ -123,6 +165,7 @@ def sizing_arrays(
     Returns
     -------
     SizingArrays
+        Per-site arrays follow from :meth:`SizingArrays.for_sites`.
     """
     E = segment_energy(demand, segments)
     hourly = E @ profiles  # kWh arriving per hour = kW of load, per cell and hour
@@ -135,33 +178,15 @@ def sizing_arrays(
     # demand-weighted mean session time: sessions of segment s are E_s / e_s of the total
     sessions = share / session_kwh
     service_min = float(60.0 * share.sum() / (sessions.sum() * charging_kw))
-    plug_kw = candidates["plug_kw"].to_numpy(float)
-    conn = candidates["connection_kw_max"].to_numpy(float)
-    limit, by_conn = grid_mod.plug_limit(candidates["max_plugs"].to_numpy(np.int64), plug_kw, conn)
-    existing = candidates["existing_plugs"].to_numpy(np.int64)
-    n_lv = int(max(limit.max(initial=0), existing.max(initial=0), 1))
-    a_max = Q.max_load_table(n_lv, level, service_min)
-    ckw = np.full(len(candidates), float(charging_kw))
-    cap = a_max[None, :] * ckw[:, None]
     out = SizingArrays(
         level=level, segments=list(segments), profiles=profiles, session_kwh=session_kwh,
-        hours=hours, load=hourly[:, hours], level_capacity=cap, charging_kw=ckw,
-        max_plugs=limit, by_connection=by_conn, service_min=service_min,
-        peak_hour=int(hourly.sum(axis=0).argmax()),
+        hours=hours, load=hourly[:, hours], mean_charging_kw=float(charging_kw),
+        service_min=service_min, peak_hour=int(hourly.sum(axis=0).argmax()),
+        substations=substations,
     )  # fmt: skip
-    if substations is not None and len(substations):
-        feed = grid_mod.feeder_matrix(
-            substations, candidates["lon"].to_numpy(float), candidates["lat"].to_numpy(float)
-        )
-        out.feeders = feed
-        out.group_draw = sp.csr_matrix(
-            feed.multiply(substations.coincidence[:, None]).multiply(plug_kw[None, :])
-        )
-        out.group_limit = substations.headroom_kw.copy()
-        out.substation_names = list(substations.names)
     logger.info(
-        "sizing: rule %s, kept hours %s (peak %d:00), mean session %.1f min, A_max(%d) = %.2f E",
-        level.rule, hours.tolist(), out.peak_hour, service_min, n_lv, a_max[-1],
+        "sizing: rule %s, kept hours %s (peak %d:00), mean session %.1f min",
+        level.rule, hours.tolist(), out.peak_hour, service_min,
     )  # fmt: skip
     return out
 
@@ -328,7 +353,7 @@ def binding_limit(
 # ----------------------------------------------------------------------------- pipeline glue
 
 
-def for_scenario(scenario: Any, demand: pd.DataFrame, candidates: pd.DataFrame) -> SizingArrays:
+def for_scenario(scenario: Any, demand: pd.DataFrame) -> SizingArrays:
     """Sizing arrays of a scenario's area demand (profiles, sessions, service level, grid).
 
     Built under both rules: ``service_level`` sizes plugs with them, ``daily_energy`` uses them
@@ -337,8 +362,8 @@ def for_scenario(scenario: Any, demand: pd.DataFrame, candidates: pd.DataFrame) 
     Parameters
     ----------
     scenario : siting.scenario.Scenario
-    demand, candidates : DataFrame
-        The demand grid (``kwh_<segment>``) and candidates (with ``connection_kw_max``).
+    demand : DataFrame
+        The demand grid (``kwh_<segment>`` columns).
 
     Returns
     -------
@@ -357,7 +382,7 @@ def for_scenario(scenario: Any, demand: pd.DataFrame, candidates: pd.DataFrame) 
     if sec is not None:
         subs = grid_mod.read_substations(sec.path, crs=sec.crs, radius_m=sec.radius_m)
     return sizing_arrays(
-        demand, candidates, segs, profiles, session, scenario.sizing.service_level(),
+        demand, segs, profiles, session, scenario.sizing.service_level(),
         charging_kw=scenario.sizing.mean_charging_kw, substations=subs,
     )  # fmt: skip
 
@@ -366,33 +391,6 @@ def _data_path(name: str, near: Any) -> Any:
     from siting import data
 
     return data.data_path(name, near)
-
-
-def solve(
-    arrays: SizingArrays,
-    travel: sp.csr_matrix,
-    demand: pd.DataFrame,
-    candidates: pd.DataFrame,
-    budget: float,
-    *,
-    required: np.ndarray,
-    forbidden: np.ndarray,
-    warm_start_open: np.ndarray | None = None,
-    time_limit: float | None = None,
-    mip_gap: float = 1e-4,
-) -> Any:
-    """Solve the service-level model for one budget (:func:`max_coverage_levels`)."""
-    from siting.models.plug_levels import max_coverage_levels
-
-    return max_coverage_levels(
-        travel, demand["kwh_per_day"].to_numpy(float),
-        candidates["fixed_cost_cny"].to_numpy(float), float(budget),
-        level_capacity=arrays.level_capacity, load=arrays.load,
-        module_cost=candidates["plug_cost_cny"].to_numpy(float), max_modules=arrays.max_plugs,
-        existing_modules=candidates["existing_plugs"].to_numpy(np.int64), required=required,
-        forbidden=forbidden, group_draw=arrays.group_draw, group_limit=arrays.group_limit,
-        time_limit=time_limit, mip_gap=mip_gap, warm_start_open=warm_start_open,
-    )  # fmt: skip
 
 
 #: Columns every chosen site carries in ``sites.geojson`` / ``sites.csv`` (issue 9 contract).
@@ -438,7 +436,8 @@ def site_columns(
         S = np.zeros((open_idx.size, len(arrays.segments)))
     else:
         S = np.asarray(sp.csr_matrix(assignment_kwh).T @ mix)
-    q = site_queues(S, plugs, arrays.profiles, arrays.session_kwh, arrays.charging_kw[open_idx])
+    ckw = np.full(open_idx.size, arrays.mean_charging_kw)
+    q = site_queues(S, plugs, arrays.profiles, arrays.session_kwh, ckw)
     existing = c["existing_plugs"].to_numpy(np.int64)
     q.insert(0, "plugs_new", np.maximum(plugs - existing, 0))
     q.insert(1, "plugs_existing", np.minimum(existing, plugs))
@@ -453,16 +452,16 @@ def summary_keys(
     kwh_per_plug_day: float | None,
     queues: pd.DataFrame,
     plugs: np.ndarray,
-    limit: tuple[str, str],
 ) -> dict[str, Any]:
-    """``service_level``, ``binding_limit`` and plug statistics for ``summary.json``."""
+    """``service_level`` and plug statistics for ``summary.json`` (the binding limit needs the
+    budget: :func:`plan_binding_limit`)."""
     if rule == "service_level":
         level: dict[str, Any] = arrays.level.as_dict()
     else:
         level = {"rule": "daily_energy", "kwh_per_plug_day": kwh_per_plug_day}
     level["peak_hour"] = int(arrays.peak_hour)
     level["model_hours"] = [int(h) for h in arrays.hours] if rule == "service_level" else []
-    level["mean_charging_kw"] = float(arrays.charging_kw[0]) if arrays.charging_kw.size else None
+    level["mean_charging_kw"] = float(arrays.mean_charging_kw)
     level["mean_session_min"] = round(float(arrays.service_min), 3)
     pw = queues["p_wait"].to_numpy(float)
     mw = queues["mean_wait_min"].to_numpy(float)
@@ -474,8 +473,6 @@ def summary_keys(
     counts = np.bincount(np.asarray(plugs, dtype=np.int64)) if len(plugs) else np.zeros(0)
     return {
         "service_level": level,
-        "binding_limit": limit[0],
-        "binding_limit_detail": limit[1],
         "plugs_new": int(queues["plugs_new"].sum()) if len(queues) else 0,
         "plugs_existing": int(queues["plugs_existing"].sum()) if len(queues) else 0,
         "plugs_per_site": {str(k): int(v) for k, v in enumerate(counts) if v},
@@ -507,16 +504,17 @@ def plan_binding_limit(
     p_all = np.zeros(n_s, dtype=np.int64)
     p_all[open_idx] = plugs
     existing = candidates["existing_plugs"].to_numpy(np.int64)
+    lim = arrays.for_sites(candidates)
     left = None
-    if arrays.group_draw is not None and arrays.group_limit is not None:
-        left = arrays.group_limit - arrays.group_draw @ np.maximum(p_all - existing, 0)
+    if lim.group_draw is not None and lim.group_limit is not None:
+        left = lim.group_limit - lim.group_draw @ np.maximum(p_all - existing, 0)
     return binding_limit(
         total=float(w.sum()), reachable=float(w[reach_cell].sum()),
         served=float(served_cell.sum()), unserved_reach=unserved_reach, is_open=is_open,
-        plugs=p_all, plug_limit=arrays.max_plugs, by_connection=arrays.by_connection,
+        plugs=p_all, plug_limit=lim.max_plugs, by_connection=lim.by_connection,
         allowed=allowed, site_cost=candidates["fixed_cost_cny"].to_numpy(float),
         plug_cost=candidates["plug_cost_cny"].to_numpy(float), existing=existing,
-        unspent=float(budget - spent), group_draw=arrays.group_draw, group_left=left,
+        unspent=float(budget - spent), group_draw=lim.group_draw, group_left=left,
     )  # fmt: skip
 
 

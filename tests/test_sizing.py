@@ -104,14 +104,16 @@ def test_sizing_arrays_keep_only_the_peak_hour_for_one_mix():
     prof /= prof.sum(axis=1, keepdims=True)
     dem = pd.DataFrame({"kwh_taxi": [100.0, 200.0], "kwh_bus": [50.0, 100.0]})  # same mix
     arr = sizing.sizing_arrays(
-        dem, _toy_candidates(), ["taxi", "bus"], prof, np.array([30.0, 60.0]),
-        Q.ServiceLevel("p_wait", 0.2), charging_kw=60.0,
+        dem, ["taxi", "bus"], prof, np.array([30.0, 60.0]), Q.ServiceLevel("p_wait", 0.2),
+        charging_kw=60.0,
     )  # fmt: skip
     assert arr.hours.size == 1
     h = int(arr.hours[0])
     expected = dem.to_numpy() @ prof[:, h]
     assert np.allclose(arr.load[:, 0], expected)
-    assert np.allclose(arr.level_capacity[0], Q.max_load_table(6, arr.level) * 60.0)
+    lim = arr.for_sites(_toy_candidates(conn=500.0))
+    assert np.allclose(lim.level_capacity[0], Q.max_load_table(4, arr.level) * 60.0)
+    assert lim.max_plugs.tolist() == [4, 4, 4] and lim.by_connection.all()  # 500 kW / 120 kW
     # demand-weighted mean session: 2/3 of the energy in 30 kWh sessions, 1/3 in 60 kWh ones
     sessions = (2 / 3) / 30 + (1 / 3) / 60
     assert arr.service_min == pytest.approx(60 * 1 / (sessions * 60.0))
