@@ -337,6 +337,35 @@ def read_site_file(path: str | Path, *, crs: str = "WGS84") -> pd.DataFrame:
 # ----------------------------------------------------------------------------- assembly
 
 
+def check_built_connections(
+    table: pd.DataFrame, site_file: Any, costs: Any, default_kw: float | None
+) -> None:
+    """Plugs already built in a site file must fit their grid connection (one-line InputError).
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`read_site_file`.
+    site_file : SiteFile
+        Its scenario entry (``path``, ``kind``, ``status``).
+    costs : Costs
+        The scenario's costs (``plug_kw`` per kind).
+    default_kw : float or None
+        The scenario's ``grid.connection_kw_max`` (None: no limit).
+    """
+    kind = table["kind"].where(table["kind"].notna(), site_file.kind)
+    plug_kw = np.array([getattr(getattr(costs, k, None), "plug_kw", 0.0) or 0.0 for k in kind])
+    df = pd.DataFrame({
+        "site_id": table["id"], "name": table["name"], "existing_plugs": table["plugs"],
+        "plug_kw": plug_kw, "_file": str(site_file.path), "_row": np.arange(1, len(table) + 1),
+        "_conn_given": table["connection_kw_max"].notna(),
+        "connection_kw_max": table["connection_kw_max"].fillna(
+            float("inf") if default_kw is None else float(default_kw)
+        ),
+    })  # fmt: skip
+    _check_connection(df, float("inf") if default_kw is None else float(default_kw))
+
+
 def _check_connection(df: pd.DataFrame, default_kw: float) -> None:
     """Plugs already built must fit their site's grid connection (else one-line InputError)."""
     draw = df["existing_plugs"].to_numpy(float) * df["plug_kw"].to_numpy(float)

@@ -90,14 +90,15 @@ def _status(text: str, timings: dict[str, float]) -> Iterator[Callable[[str], No
 def _check_site_files(scn: Any) -> int:
     """Read every site file (and the substation file) of the scenario (cheap) so a bad one fails
     before any heavy work."""
-    from siting import candidates, grid
+    from siting import candidates, sizing
 
-    sub = scn.grid.substations
-    if sub is not None:
-        grid.read_substations(sub.path, crs=sub.crs, radius_m=sub.radius_m)
-    return sum(
-        len(candidates.read_site_file(sf.path, crs=sf.crs)) for sf in scn.candidates.site_files
-    )
+    sizing.read_scenario_substations(scn)
+    n = 0
+    for sf in scn.candidates.site_files:
+        table = candidates.read_site_file(sf.path, crs=sf.crs)
+        candidates.check_built_connections(table, sf, scn.costs, scn.grid.connection_kw_max)
+        n += len(table)
+    return n
 
 
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]

@@ -377,14 +377,25 @@ def for_scenario(scenario: Any, demand: pd.DataFrame) -> SizingArrays:
     given = {k: v.profile for k, v in scenario.demand.segments.items()}
     profiles = Q.resolve_profiles(segs, given, table, where)
     session = np.array([scenario.demand.segments[k].session_kwh for k in segs], dtype=float)
-    subs = None
-    sec = scenario.grid.substations
-    if sec is not None:
-        subs = grid_mod.read_substations(sec.path, crs=sec.crs, radius_m=sec.radius_m)
+    subs = read_scenario_substations(scenario)
     return sizing_arrays(
         demand, segs, profiles, session, scenario.sizing.service_level(),
         charging_kw=scenario.sizing.mean_charging_kw, substations=subs,
     )  # fmt: skip
+
+
+def read_scenario_substations(scenario: Any) -> grid_mod.Substations | None:
+    """The scenario's substation file (``grid.substations``), errors prefixed with the scenario
+    file and field: ``<scenario>: grid.substations: <file>: feature k (name): <field>: ...``."""
+    from siting._errors import InputError
+
+    sec = scenario.grid.substations
+    if sec is None:
+        return None
+    try:
+        return grid_mod.read_substations(sec.path, crs=sec.crs, radius_m=sec.radius_m)
+    except InputError as exc:
+        raise InputError(f"{scenario.path}: grid.substations: {exc}") from None
 
 
 def _data_path(name: str, near: Any) -> Any:

@@ -281,14 +281,14 @@ def _level_ranges(prep: _LevelPrep, reach_load: np.ndarray) -> tuple[np.ndarray,
 
     ``up`` is the smallest level whose capacity takes all the load the site can reach in every
     kept hour (more plugs serve nothing more: an exact cut), at most ``max_modules``, never below
-    the existing plugs; ``lo`` is the existing plugs at required sites (they stay), else 1.
+    the existing plugs; ``lo`` is 1, or the existing plugs at required sites (they stay).
     """
     cap, mmax = prep.cap, prep.mmax
     need = reach_load.max(axis=1) if reach_load.size else np.zeros(cap.shape[0])
     enough = cap >= need[:, None] * (1 - 1e-12)
     first = np.where(enough.any(axis=1), enough.argmax(axis=1), cap.shape[1] - 1)
     up = np.maximum(np.minimum(first, mmax), np.minimum(prep.ex, mmax))
-    lo = np.where(prep.req, np.minimum(prep.ex, mmax), 1)
+    lo = np.where(prep.req, np.maximum(np.minimum(prep.ex, mmax), np.minimum(1, mmax)), 1)
     # up < lo: the site cannot open (no plug fits, or it reaches no demand and is not required)
     up = np.where(prep.forb, -1, up)
     return lo.astype(np.int64), up.astype(np.int64)
