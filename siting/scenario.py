@@ -252,9 +252,13 @@ class HydrogenQueue(Section):
     kg, arrivals from the served kg/day and the ``profile`` of the day's fills.
     """
 
+    #: assumption (no dispenser count per station found)
     dispensers: Annotated[int, Field(ge=1)] = 2
+    #: derived: 500 kg/day for ~33 buses a day (costs_and_technology.csv row 4)
     kg_per_fill: Pos = 15.0
+    #: about 30 minutes per bus or coach at Yanqing's 70 MPa station (costs row 7)
     fill_min: Pos = 30.0
+    #: time of day of fills (an assumption, charging_time_of_day.csv)
     profile: str | list[float] = "hydrogen"
 
 
