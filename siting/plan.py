@@ -481,9 +481,13 @@ def _station_queues(sites: gpd.GeoDataFrame, prepared: Prepared) -> gpd.GeoDataF
         )[hq.profile]  # fmt: skip
     else:
         profile = queueing.check_profile(hq.profile, "sizing.hydrogen.profile")
+    size = sites.loc[h2, "size_kg_per_day"].to_numpy(float)
+    served = sites.loc[h2, "demand_served"].to_numpy(float)
+    base = np.where(np.isfinite(size), size, served)  # uncapacitated stations: what they serve
+    dispensers = np.maximum(np.ceil(base / hq.kg_per_day_per_dispenser - 1e-9), 1)
     q = sizing.station_queues(
-        sites.loc[h2, "demand_served"].to_numpy(float), (sites.loc[h2, "status"] == "built"),
-        hq.dispensers, hq.kg_per_fill, hq.fill_min, profile,
+        served, (sites.loc[h2, "status"] == "built"), dispensers, hq.kg_per_fill, hq.fill_min,
+        profile,
     )  # fmt: skip
     for col in ("plugs", *sizing.QUEUE_COLUMNS):
         sites.loc[h2, col] = q[col].to_numpy()

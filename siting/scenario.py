@@ -248,12 +248,15 @@ class KindCost(Section):
 class HydrogenQueue(Section):
     """Queue figures of hydrogen stations (outputs only; stations are sized in kg/day).
 
-    Dispensers are the servers, one fill the service: ``fill_min`` minutes for ``kg_per_fill``
-    kg, arrivals from the served kg/day and the ``profile`` of the day's fills.
+    Dispensers are the servers (one per ``kg_per_day_per_dispenser`` of station size), one fill
+    the service: ``fill_min`` minutes for ``kg_per_fill`` kg, arrivals from the served kg/day and
+    the ``profile`` of the day's fills.
     """
 
-    #: assumption (no dispenser count per station found)
-    dispensers: Annotated[int, Field(ge=1)] = 2
+    #: dispensers = ceil(station kg/day / this): assumption, 2 per 500 kg/day (no dispenser
+    #: count per station size found; a 500 kg/day station has "3-5 filling equipment", costs
+    #: row 10)
+    kg_per_day_per_dispenser: Pos = 250.0
     #: derived: 500 kg/day for ~33 buses a day (costs_and_technology.csv row 4)
     kg_per_fill: Pos = 15.0
     #: about 30 minutes per bus or coach at Yanqing's 70 MPa station (costs row 7)

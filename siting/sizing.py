@@ -532,7 +532,7 @@ def plan_binding_limit(
 def station_queues(
     served_kg_per_day: np.ndarray,
     existing: np.ndarray,
-    dispensers: int,
+    dispensers: np.ndarray,
     kg_per_fill: float,
     fill_min: float,
     profile: np.ndarray,
@@ -552,7 +552,7 @@ def station_queues(
     kg = np.nan_to_num(np.asarray(served_kg_per_day, dtype=float))
     n = kg.size
     ex = np.asarray(existing, dtype=bool)
-    plugs = np.full(n, int(dispensers), dtype=np.int64)
+    plugs = np.broadcast_to(np.asarray(dispensers, dtype=np.int64), (n,)).copy()
     rate = kg_per_fill / (fill_min / 60.0)  # kg/h one dispenser delivers while filling
     q = site_queues(kg[:, None], plugs, np.asarray(profile, float)[None, :],
                     np.array([kg_per_fill]), np.full(n, rate))  # fmt: skip
