@@ -4,7 +4,8 @@
 the same file can start: the embedded data is present and unchanged (sha256 of every file in its
 manifest), the road-network source is usable (a file exists and is a readable OSM / GraphML file;
 an ``osmnx`` source says that it needs internet access), a study-area file is readable, the
-corridor tables of a ``corridor`` section are valid and every site file reads.
+corridor tables of a ``corridor`` section are valid, every site file reads (built sites within
+their grid connection) and the substation file, if any, reads.
 """
 
 from __future__ import annotations
@@ -48,9 +49,14 @@ def check_runnable(scn: Any) -> list[str]:
         except Exception as exc:  # fiona/pyogrio raise many types
             raise InputError(f"study_area.area: cannot read {scn.study_area.area}: {exc}") from exc
         notes.append(f"study area file {scn.study_area.area}")
-    n_sites = sum(
-        len(candidates.read_site_file(sf.path, crs=sf.crs)) for sf in scn.candidates.site_files
-    )
+    from siting import sizing
+
+    sizing.read_scenario_substations(scn)
+    n_sites = 0
+    for sf in scn.candidates.site_files:
+        table = candidates.read_site_file(sf.path, crs=sf.crs)
+        candidates.check_built_connections(table, sf, scn.costs, scn.grid.connection_kw_max)
+        n_sites += len(table)
     if scn.candidates.site_files:
         notes.append(f"{n_sites} sites in {len(scn.candidates.site_files)} site file(s)")
     if scn.corridor is not None:
