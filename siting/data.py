@@ -489,7 +489,8 @@ def build(shared: str | Path, out: str | Path) -> dict[str, Any]:
             "copied unchanged; see ../shared/facts/README.md for known conflicts",
         )
 
-    repo_facts = Path(__file__).resolve().parents[1] / "data" / "facts"
+    # the checkout's data/facts, or the copy an installed package carries (siting/_data/facts)
+    repo_facts = (checkout_data_dir() or packaged_data_dir()) / "facts"
     for name in CURATED_FACT_FILES:
         target = out / "facts" / name
         if not target.is_file():
