@@ -49,7 +49,8 @@
   // still overlaps the legend (small window), the legend folds to its header while it is open.
   function boxOf(sel) {
     var el = document.querySelector(sel);
-    return el && el.offsetParent !== null ? el.getBoundingClientRect() : null;
+    // (offsetParent is null for position:fixed boxes: ask for client rects instead)
+    return el && el.getClientRects().length ? el.getBoundingClientRect() : null;
   }
   S.popupPadding = function (map) {
     var mb = map.getContainer().getBoundingClientRect();
