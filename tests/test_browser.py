@@ -185,7 +185,8 @@ def test_road_under_the_mouse_is_named(browser, fixture_maps):
             const map = siting.state.map;
             const r = siting.state.offline._roads.find(r => r.name && r.cls.minZoom === 0 &&
                 map.getBounds().contains(r.pts[1]) && map.distance(r.pts[0], r.pts[1]) > 300);
-            const a = map.latLngToContainerPoint(r.pts[0]), b = map.latLngToContainerPoint(r.pts[1]);
+            const a = map.latLngToContainerPoint(r.pts[0]);
+            const b = map.latLngToContainerPoint(r.pts[1]);
             const p = a.add(b).divideBy(2);  // the middle of a long segment, away from junctions
             const box = map.getContainer().getBoundingClientRect();
             return [p.x + box.left, p.y + box.top, r.name];

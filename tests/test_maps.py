@@ -244,6 +244,14 @@ def test_offline_base_holds_roads_districts_and_tiles_of_the_map_extent(cplan):
     assert "OpenStreetMap" in data["attribution"]
 
 
+def test_regional_map_inlines_the_raster_tiles_under_its_data(hplan):
+    m = maps.build_map(hplan)
+    (base,) = [c for c in m._children.values() if isinstance(c, maps._OfflineBase)]
+    tiles = json.loads(base.data.replace("\\u007b", "{"))["tiles"]
+    assert "6/52/24" in tiles and "6/52/23" in tiles  # Beijing and Zhangjiakou at zoom 6
+    assert all(v.startswith("data:image/png;base64,") for v in tiles.values())
+
+
 def test_script_json_cannot_close_the_script_or_open_a_template_tag():
     text = maps._js_json({"a": "</script>{{x}}{%y%}{#z#}", "b": {}})
     assert "</" not in text and "{{" not in text and "{%" not in text and "{#" not in text
