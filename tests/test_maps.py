@@ -239,7 +239,6 @@ def test_offline_base_holds_roads_and_districts_of_the_map_extent(cplan):
     assert "东三环中路" in data["roads"]["names"]
     assert any(a[0] == "Dongcheng 东城区" for a in data["areas"])
     assert data["tiles"] == {}  # a city map: zoom-6 tiles would be useless at zoom 11
-    )
     assert "OpenStreetMap" in data["attribution"]
 
 
