@@ -242,21 +242,41 @@ def _flow_share(plan: Plan) -> float | None:
     return v
 
 
+def plan_kinds(plan: Plan) -> dict[str, bool]:
+    """Which demand kinds the plan serves: ``area`` (charging demand in kWh/day over the demand
+    grid), ``trips`` (trip flows refuelled on the way), ``depots`` (depot / venue demand)."""
+    s = plan.summary
+    dem = plan.demand
+    kwh = dem["kwh_per_day"] if dem is not None and "kwh_per_day" in dem else None
+    area = s.get("demand_kwh_per_day") is not None or (kwh is not None and float(kwh.sum()) > 0)
+    trips = (plan.trips is not None and len(plan.trips) > 0) or (
+        _finite(s.get("flow_refuelled_share")) is not None
+    )
+    depots = (_finite(s.get("hydrogen_node_demand_kg_per_day")) or 0) > 0 or (
+        _finite(s.get("hydrogen_node_demand_served_share")) is not None
+    )
+    return {"area": bool(area), "trips": bool(trips), "depots": bool(depots)}
+
+
 def title_line(plan: Plan) -> str:
-    """Plain-text headline: ``Budget 50 M CNY · spent 48.7 M CNY · 62 % of demand covered``."""
+    """Plain-text headline of what the plan buys, in the words of its demand kinds.
+
+    ``Budget 50 M CNY · spent 48.7 M CNY · 62 % of charging demand covered``; a trip-flow plan
+    says ``… of trip flow refuelled``, depot demand ``… of hydrogen depot demand served``.
+    """
     parts = [f"Budget {fmt_cny(plan.budget_cny)}", f"spent {fmt_cny(_spent(plan))}"]
     s = plan.summary
-    h2 = _finite(s.get("hydrogen_node_demand_served_share"))
-    charging = s.get("demand_kwh_per_day") is not None
-    share = _covered_share(plan)
-    if share is not None and (charging or h2 is None):
-        what = "charging demand" if h2 is not None else "demand"
-        parts.append(f"{fmt_share(share)} of {what} covered")
-    flow = _flow_share(plan)
+    kinds = plan_kinds(plan)
+    share = _covered_share(plan) if kinds["area"] else None
+    if share is not None:
+        parts.append(f"{fmt_share(share)} of charging demand covered")
+    flow = _flow_share(plan) if kinds["trips"] else None
     if flow is not None:
         parts.append(f"{fmt_share(flow)} of trip flow refuelled")
-    if h2 is not None:
-        parts.append(f"{fmt_share(h2)} of hydrogen depot demand served")
+    depot = _finite(s.get("hydrogen_node_demand_served_share")) if kinds["depots"] else None
+    if depot is not None:
+        h2 = "hydrogen" in set(_col(plan.sites, "kind", "").astype(str))
+        parts.append(f"{fmt_share(depot)} of {'hydrogen ' if h2 else ''}depot demand served")
     status = plan.summary.get("status") or getattr(plan.solution, "status", None)
     if status and status != "optimal":
         parts.append(f"status {status}")
@@ -445,32 +465,39 @@ def _queue_rows(row: Any) -> list[tuple[str, str]]:
 
 
 def _site_rows(row: Any, kind: str, unit: str) -> list[tuple[str, str]]:
-    """The popup's figures of one site (HTML-safe values)."""
+    """The popup's figures of one site (HTML-safe values), those of its demand kinds only:
+    plugs and kWh/day for area charging, trips and vehicles/day for trip flows, kg/day for
+    hydrogen stations; a figure the plan does not have is left out, not shown as 0."""
     rows: list[tuple[str, str]] = [("Kind", esc(KIND_LABELS.get(kind, kind)))]
     plugs = _finite(_field(row, "plugs"))
     cap = _finite(_field(row, "capacity_kw"))
     if kind == "hydrogen":
         rows.append(("Size", f"{fmt_num(_field(row, 'size_kg_per_day'))} kg/day"))
-        trips = _finite(_field(row, "trips_served"))
-        if trips is not None:
-            rows.append(("Trips served", fmt_num(trips)))
-        tflow = _finite(_field(row, "trip_flow_per_day"))
-        if tflow is not None:
-            rows.append(("Trip flow refuelled", f"{fmt_num(tflow)} vehicles/day"))
-        fuel = _finite(_field(row, "trip_fuel_kg_per_day"))
-        if fuel is not None:
-            rows.append(("Fuel for trips", f"{fmt_num(fuel)} kg/day"))
-        depot = _finite(_field(row, "node_demand_kg_per_day"))
-        if depot is not None:
-            rows.append(("Depot demand served", f"{fmt_num(depot)} kg/day"))
     if plugs is not None and (kind != "hydrogen" or plugs > 0):
         rows.append(("Plugs" if kind != "hydrogen" else "Dispensers", f"{plugs:.0f}"))
     if cap is not None and cap > 0:
         rows.append(("Capacity", f"{cap:,.0f} kW"))
     rows.append(("Cost", fmt_cny(_field(row, "cost_cny"))))
-    rows.append(("Demand served", f"{fmt_num(_field(row, 'demand_served'))} {unit}"))
+    trips = _finite(_field(row, "trips_served"))
+    if trips is not None:
+        rows.append(("Trips refuelled here", f"{fmt_num(trips)} O-D trips"))
+    tflow = _finite(_field(row, "trip_flow_per_day"))
+    if tflow is not None:
+        rows.append(("Trip flow refuelled", f"{fmt_num(tflow)} vehicles/day"))
+    fuel = _finite(_field(row, "trip_fuel_kg_per_day"))
+    if fuel is not None:
+        rows.append(("Fuel for trips", f"{fmt_num(fuel)} kg/day"))
+    depot = _finite(_field(row, "node_demand_kg_per_day"))
+    if depot is not None:
+        rows.append(("Depot demand served", f"{fmt_num(depot)} kg/day"))
+    served = _finite(_field(row, "demand_served"))
+    if served is not None and ((fuel is None and depot is None) or kind != "hydrogen"):
+        rows.append(("Demand served", f"{fmt_num(served)} {unit}"))
+    elif served is not None:
+        rows.append(("Hydrogen dispensed", f"{fmt_num(served)} kg/day"))
     t = _finite(_field(row, "max_travel_min"))
-    rows.append(("Farthest demand served", "—" if t is None else f"{t:.1f} min drive"))
+    if t is not None:
+        rows.append(("Farthest demand served", f"{t:.1f} min drive"))
     return rows + _queue_rows(row)
 
 
@@ -985,8 +1012,12 @@ def _legend_html(
             f'fill="{colour}">12</text></svg>a group of nearby sites (the number is how many): '
             "zoom in or click to see them</div>"
         )
-        rows.append('<div class="note">Click a site for its name, plugs, cost and demand '
-                    "served.</div>")  # fmt: skip
+        kinds = plan_kinds(plan)
+        what = ["plugs" if "fast_charger" in sites else "", "kg/day" if "hydrogen" in sites else "",
+                "cost", "demand served" if kinds["area"] or kinds["depots"] else "",
+                "trips refuelled" if kinds["trips"] else ""]  # fmt: skip
+        rows.append(f'<div class="note">Click a site for its name, '
+                    f"{', '.join(w for w in what if w)}.</div>")  # fmt: skip
     if trips is not None:
         rows.append("<h4>Trips, width ∝ vehicles/day</h4>")
         if trips.get("refuelled"):

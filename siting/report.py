@@ -19,11 +19,14 @@ Files
     ``kind`` (``fast_charger`` | ``hydrogen``), ``name`` (str or null), ``plugs`` (int or null),
     ``capacity_kw`` (kW), ``cost_cny`` (CNY), ``demand_served`` (kWh/day for fast chargers,
     kg/day for hydrogen stations), ``source`` (``osm:<id>`` | ``existing`` | ``generated`` |
-    ``file:<name>``); hydrogen features also carry ``size_kg_per_day`` (kg/day) and
-    ``trips_served``. Unknown numbers are null.
+    ``file:<name>``); hydrogen stations and trip-flow chargers also carry ``size_kg_per_day``
+    (kg/day) and ``trips_served``; every site the :data:`OPTIONAL_COLUMNS` the plan has
+    (``district``, ``trip_flow_per_day`` in vehicles/day, queueing figures). Unknown numbers
+    are null.
 ``sites.csv``
     The same table for spreadsheets (UTF-8 with BOM so that Excel reads Chinese names), columns
-    as above plus ``size_kg_per_day``, ``trips_served`` (empty for chargers), ``lon``, ``lat``.
+    as above, then ``lon``, ``lat``; an optional column no site has a value for is left out
+    (trips and kg/day in an area-charging plan, queueing figures in a plan without them).
 ``summary.json``
     ``plan.summary`` made JSON-safe: NaN / inf become null, NumPy scalars and arrays plain
     numbers and lists, paths strings.
@@ -86,6 +89,13 @@ SITE_COLUMNS = (
     "source",
 )
 HYDROGEN_COLUMNS = ("size_kg_per_day", "trips_served")
+#: Columns written when the plan has them for at least one site (the scenario's kind decides):
+#: the district, trip flows (trips served, vehicles/day refuelled) and the per-site queueing
+#: figures (plug split, peak arrivals per hour, charging minutes, waiting, grid connection kW).
+OPTIONAL_COLUMNS = (
+    "district", "trip_flow_per_day", "plugs_new", "plugs_existing", "peak_arrivals_per_h",
+    "service_min", "p_wait", "mean_wait_min", "connection_kw", "connection_kw_max",
+)  # fmt: skip
 _ROUND = {"capacity_kw": 3, "cost_cny": 2, "demand_served": 3, "size_kg_per_day": 3}
 
 
@@ -219,11 +229,15 @@ def site_records(plan: Plan) -> list[dict[str, Any]]:
         for col in ("capacity_kw", "cost_cny", "demand_served"):
             rec[col] = _num(getattr(row, col, None), _ROUND[col])
         rec["source"] = _str(getattr(row, "source", None))
-        if kind == "hydrogen":
+        trips = _num(getattr(row, "trips_served", None), 3)
+        if kind == "hydrogen" or trips is not None:  # hydrogen stations, trip-flow chargers
             rec["size_kg_per_day"] = _num(getattr(row, "size_kg_per_day", None), 3)
-            trips = _num(getattr(row, "trips_served", None), 3)
             whole = trips is not None and float(trips).is_integer()
             rec["trips_served"] = round(trips) if whole else trips
+        for col in OPTIONAL_COLUMNS:
+            if col in sites.columns:
+                v = getattr(row, col, None)
+                rec[col] = _str(v) if col == "district" else _num(v, 4)
         rec["lon"] = _num(lon[i], 6)
         rec["lat"] = _num(lat[i], 6)
         out.append(rec)
@@ -246,11 +260,14 @@ def sites_geojson(plan: Plan) -> dict[str, Any]:
 
 def sites_csv(plan: Plan) -> str:
     """``sites.csv`` text (header + one row per site; empty cells for unknown values)."""
-    cols = [*SITE_COLUMNS, *HYDROGEN_COLUMNS, "lon", "lat"]
+    records = site_records(plan)
+    extra = [c for c in (*HYDROGEN_COLUMNS, *OPTIONAL_COLUMNS)
+             if any(r.get(c) is not None for r in records)]  # fmt: skip
+    cols = [*SITE_COLUMNS, *extra, "lon", "lat"]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n", extrasaction="ignore")
     w.writeheader()
-    for rec in site_records(plan):
+    for rec in records:
         w.writerow({k: "" if rec.get(k) is None else rec[k] for k in cols})
     return buf.getvalue()
 

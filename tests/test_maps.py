@@ -72,7 +72,30 @@ def test_title_line_reads_budget_spent_and_covered_share(cplan):
     plan = charger_plan()
     plan.budget_cny = 50e6
     plan.summary.update(spent_cny=48.7e6, demand_covered_share=0.62)
-    assert maps.title_line(plan) == "Budget 50 M CNY · spent 48.7 M CNY · 62 % of demand covered"
+    assert maps.title_line(plan) == (
+        "Budget 50 M CNY · spent 48.7 M CNY · 62 % of charging demand covered"
+    )
+
+
+def test_trip_flow_charger_plan_reads_in_trips_not_demand_or_kilograms():
+    # the intercity BEV case: chargers on a corridor, trip flows only (no cells, no depots)
+    plan = hydrogen_plan()
+    plan.sites = plan.sites.assign(kind="fast_charger", plugs=4.0, capacity_kw=480.0,
+                                   size_kg_per_day=np.nan, trip_fuel_kg_per_day=np.nan,
+                                   node_demand_kg_per_day=np.nan, demand_served=np.nan,
+                                   max_travel_min=np.nan, trip_flow_per_day=120.0)  # fmt: skip
+    plan.demand = plan.demand.iloc[:0]
+    plan.summary.update(demand_covered_share=None, flow_refuelled_share=0.97,
+                        hydrogen_node_demand_served_share=None, max_travel_min=None)  # fmt: skip
+    plan.summary.pop("demand_kwh_per_day", None)
+    line = maps.title_line(plan)
+    assert line.endswith("97 % of trip flow refuelled") and "demand" not in line
+    pop = maps._site_popup(plan.sites.iloc[0], "")
+    assert "<th>Plugs</th><td>4</td>" in pop and "<th>Capacity</th><td>480 kW</td>" in pop
+    assert "vehicles/day" in pop and "O-D trips" in pop
+    assert "kg/day" not in pop and "kWh/day" not in pop and "Farthest" not in pop
+    page = maps.build_map(plan).get_root().render()
+    assert "Demand, " not in page and "not covered within" not in page
 
 
 def test_title_line_adds_flow_share_and_non_optimal_status(hplan):
@@ -171,7 +194,7 @@ def test_hydrogen_popup_has_size_and_trips_served(hplan):
     h2 = hplan.sites[hplan.sites["kind"] == "hydrogen"]
     pop = maps._site_popup(next(h2.itertuples(index=False)), "kWh/day")
     assert "<th>Size</th><td>1,000 kg/day</td>" in pop
-    assert "<th>Trips served</th><td>3</td>" in pop
+    assert "<th>Trips refuelled here</th><td>3 O-D trips</td>" in pop
     assert "820 kg/day" in pop  # hydrogen demand served in kg/day, not kWh/day
     assert "Hydrogen station" in pop
 
