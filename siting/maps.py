@@ -669,7 +669,7 @@ def _add_sites(m: folium.Map, plan: Plan, demand_unit: str) -> dict[str, int]:
         markers.sort(key=lambda f: -f["size"][0])
         colour = HYDROGEN_COLOUR if kind == "hydrogen" else CHARGER_COLOUR
         name = f"{'Hydrogen stations' if kind == 'hydrogen' else 'Fast chargers'} ({len(sub)})"
-        spec = {"kind": kind, "colour": colour, "radius": 60 if kind == "hydrogen" else 45,
+        spec = {"kind": kind, "colour": colour, "radius": 90 if kind == "hydrogen" else 45,
                 "sites": markers}  # fmt: skip
         _SitesLayer(name, spec).add_to(m)
     return counts
@@ -811,13 +811,6 @@ class _Overlay(MacroElement):
 .siting-icon{background:none;border:none}
 path.siting-hatch{fill:url(#siting-hatch)}
 .siting-icon svg{filter:drop-shadow(0 1px 2px rgba(0,0,0,.5))}
-.siting-pop table{border-collapse:collapse;margin-top:4px}
-.siting-pop th{text-align:left;font-weight:normal;color:#555;padding:1px 10px 1px 0;
- vertical-align:top}
-.siting-pop td{padding:1px 0}
-.siting-pop-name{font-size:14px}
-.siting-pop-where{color:#444;font-size:12px;margin-top:1px}
-.siting-pop-ids{color:#777;font-size:11px;margin-top:5px;border-top:1px solid #ddd;padding-top:3px}
 .siting-legend-head{font-weight:bold;cursor:pointer;user-select:none;margin-bottom:4px}
 .siting-legend-head::after{content:" ▾";color:#777}
 .siting-legend.siting-folded .siting-legend-head::after{content:" ▸"}
@@ -825,19 +818,6 @@ path.siting-hatch{fill:url(#siting-hatch)}
 .siting-legend.siting-folded .siting-legend-head{margin:0}
 .siting-offline-only{display:none}
 body.siting-offline-on .siting-offline-only{display:block}
-#siting-road-name{position:fixed;left:10px;bottom:44px;z-index:9998;display:none;padding:3px 8px;
- background:rgba(255,255,255,.94);border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.35);
- font:12px/1.3 Arial,Helvetica,sans-serif;color:#222}
-.leaflet-container.siting-offline{background:#f3f1ec}
-.siting-base-label{background:none;border:none;white-space:nowrap;pointer-events:none}
-.siting-base-label span{position:relative;left:-50%;top:-8px;display:inline-block;
- font:12px/1.2 Arial,Helvetica,sans-serif;color:#4a3b5c;text-shadow:0 0 2px #fff,0 0 2px #fff,
- 0 0 3px #fff}
-.siting-base-label-area span{font-size:13px;font-weight:bold;color:#6b5a80;letter-spacing:.3px}
-.siting-base-label-town span{font-weight:bold;color:#222}
-.siting-base-label-venue span,.siting-base-label-hub span,.siting-base-label-interchange span{
- font-size:11px;color:#444}
-.siting-cluster{background:none;border:none}
 </style>
 {% endmacro %}
 {% macro html(this, kwargs) %}
@@ -846,7 +826,6 @@ body.siting-offline-on .siting-offline-only{display:block}
  patternTransform="rotate(45)"><line x1="0" y1="0" x2="0" y2="7" stroke="#222"
  stroke-width="2.2" stroke-opacity="0.75"/></pattern></defs></svg>
 {{ this.body }}
-<div id="siting-road-name"></div>
 {% endmacro %}
 """
     )
@@ -868,7 +847,33 @@ class _Assets(MacroElement):
         """
 {% macro header(this, kwargs) %}
 <style>{{ this.css }}</style>
+<style>
+.siting-pop table{border-collapse:collapse;margin-top:4px}
+.siting-pop th{text-align:left;font-weight:normal;color:#555;padding:1px 10px 1px 0;
+ vertical-align:top}
+.siting-pop td{padding:1px 0}
+.siting-pop-name{font-size:14px}
+.siting-pop-where{color:#444;font-size:12px;margin-top:1px}
+.siting-pop-ids{color:#777;font-size:11px;margin-top:5px;border-top:1px solid #ddd;padding-top:3px}
+#siting-road-name{position:fixed;left:10px;bottom:44px;z-index:9998;display:none;padding:3px 8px;
+ background:rgba(255,255,255,.94);border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.35);
+ font:12px/1.3 Arial,Helvetica,sans-serif;color:#222}
+.leaflet-container.siting-offline{background:#f3f1ec}
+.siting-base-label{background:none;border:none;white-space:nowrap;pointer-events:none}
+.siting-base-label span{position:relative;left:-50%;top:-8px;display:inline-block;
+ font:12px/1.2 Arial,Helvetica,sans-serif;color:#4a3b5c;text-shadow:0 0 2px #fff,0 0 2px #fff,
+ 0 0 3px #fff}
+.siting-base-label-area span{font-size:13px;font-weight:bold;color:#6b5a80;letter-spacing:.3px}
+.siting-base-label-town span{font-weight:bold;color:#222}
+.siting-base-label-venue span,.siting-base-label-hub span,.siting-base-label-interchange span{
+ font-size:11px;color:#444}
+.siting-cluster{background:none;border:none}
+.siting-icon{background:none;border:none}
+</style>
 <script>{{ this.js }}</script>
+{% endmacro %}
+{% macro html(this, kwargs) %}
+<div id="siting-road-name"></div>
 {% endmacro %}
 """
     )
@@ -1136,6 +1141,31 @@ def _add_base_layers(
     offline = _OfflineBase(bounds)
     offline.add_to(m)
     return offline
+
+
+def add_base_layers(
+    m: folium.Map, bounds: list[list[float]] | None, *, tianditu_key: str | None = None
+) -> folium.map.Layer:
+    """Give any Folium map of this project the base layers of :func:`build_map`.
+
+    Adds the inlined scripts (clustering, offline base, GCJ-02 shift), the online base layers
+    and the offline base drawn from the embedded data for ``bounds`` (``[[south, west], [north,
+    east]]``). Returns the offline base layer, to pass to :func:`finish_map` once the map's
+    overlays are added.
+    """
+    m.options["maxZoom"], m.options["minZoom"] = 19, 3
+    m.get_root().add_child(_Assets())
+    return _add_base_layers(m, bounds, tianditu_key)
+
+
+def finish_map(m: folium.Map, offline: folium.map.Layer) -> folium.LayerControl:
+    """Add the layer control (expanded, top right), the automatic switch to the offline base
+    when tiles cannot load, the GCJ-02 overlay shift and a metric scale bar."""
+    control = folium.LayerControl(collapsed=False, position="topright")
+    control.add_to(m)
+    m.add_child(_Init(control, offline))
+    m.add_child(_MetricScale())
+    return control
 
 
 def build_map(plan: Plan, *, tianditu_key: str | None = None) -> folium.Map:

@@ -220,10 +220,18 @@ def _run_scenario(name: str, out: Path) -> tuple[Path, Path]:
 def _open_site_popup(frame, page) -> str:
     frame.evaluate(
         """() => {
-        const g = siting.state.overlays.find(l => l instanceof L.MarkerClusterGroup &&
-                                                  siting.state.map.hasLayer(l));
+        const map = siting.state.map;
+        // the shown sites layer: a cluster group (plan map) or a GeoJSON layer whose popup is
+        // bound to the layer (comparison map): a click on one of its markers opens it
+        const g = siting.state.overlays.find(l => map.hasLayer(l) && l.getLayers &&
+            (l instanceof L.MarkerClusterGroup || (l.getPopup && l.getPopup() &&
+                                                    l.getLayers()[0].getLatLng)));
         const m = g.getLayers()[0];
-        g.zoomToShowLayer(m, () => m.openPopup());
+        if (g instanceof L.MarkerClusterGroup) g.zoomToShowLayer(m, () => m.openPopup());
+        else {
+            map.setView(m.getLatLng(), 14, {animate: false});
+            m.fire('click', {latlng: m.getLatLng()}, true);  // propagates to the layer
+        }
     }"""
     )
     frame.wait_for_selector(".leaflet-popup-content", timeout=8000)
@@ -234,10 +242,14 @@ def _visible_site_overlap(frame) -> float:
     """Largest share of a visible site icon covered by another one at the opening view."""
     return frame.evaluate(
         """() => {
-        const r = [...document.querySelectorAll('.leaflet-marker-icon.siting-icon')]
-            .map(e => e.getBoundingClientRect()).filter(b => b.width > 0);
+        // icons of one kind (co-located hydrogen stations and chargers may share a node)
+        const icons = [...document.querySelectorAll('.leaflet-marker-icon.siting-icon')];
+        const kind = e => e.className.includes('hydrogen');
+        const r = icons.filter(e => e.getBoundingClientRect().width > 0)
+            .map(e => Object.assign(e.getBoundingClientRect().toJSON(), {k: kind(e)}));
         let worst = 0;
         for (let i = 0; i < r.length; i++) for (let j = i + 1; j < r.length; j++) {
+            if (r[i].k !== r[j].k) continue;
             const w = Math.min(r[i].right, r[j].right) - Math.max(r[i].left, r[j].left);
             const h = Math.min(r[i].bottom, r[j].bottom) - Math.max(r[i].top, r[j].top);
             if (w > 0 && h > 0) worst = Math.max(worst, w * h / Math.min(

@@ -128,7 +128,8 @@
         shape + '<text x="50%" y="50%" dy="0.35em" text-anchor="middle" font-family="Arial,' +
         'Helvetica,sans-serif" font-weight="bold" font-size="' + Math.round(s * 0.4) + '" fill="' +
         fill + '">' + n + "</text></svg>";
-      return L.divIcon({html: html, className: "siting-icon siting-cluster", iconSize: [s, s]});
+      return L.divIcon({html: html, className: "siting-icon siting-cluster siting-cluster-" + kind,
+                        iconSize: [s, s]});
     };
   }
   // A clustered layer of site markers. spec: {kind, colour, radius, sites: [{lat, lon, html,
