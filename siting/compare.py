@@ -977,10 +977,12 @@ def _popup(row: Any, first: str, labels: list[str], what: str) -> str:
 
 
 def _legend(comp: Comparison, colors: dict[str, str], what: str) -> str:
+    used = set(comp.first_label.values())  # only the colours some site has
     items = "".join(
         f"<div><span style='display:inline-block;width:12px;height:12px;border-radius:6px;"
         f"background:{c};margin-right:6px'></span>{html.escape(lab)}</div>"
         for lab, c in colors.items()
+        if lab in used or not used
     )
     head = "Phase that builds the site" if what == "phase" else "Smallest budget (CNY) building it"
     h2 = any((r.plan.sites["kind"] == "hydrogen").any() for r in comp.runs if len(r.plan.sites))

@@ -585,7 +585,8 @@ def _icon_html(kind: str, size: float, label: str) -> str:
 def charger_marker_px(plugs: float) -> float:
     """Marker diameter (px) of a fast charger with ``plugs`` plugs (area grows with plugs)."""
     p = _finite(plugs) or 1.0
-    return float(np.clip(6 + 2.2 * math.sqrt(max(p, 1.0)), 10, 20))
+    # at least 15 px, so that the number of plugs is always readable
+    return float(np.clip(8 + 2.4 * math.sqrt(max(p, 1.0)), 15, 24))
 
 
 def hydrogen_marker_px(kg_per_day: float) -> float:
@@ -942,15 +943,21 @@ class _Init(MacroElement):
         """
 {% macro script(this, kwargs) %}
 siting.init({{ this._parent.get_name() }}, {{ this.control.get_name() }},
-            {{ this.offline.get_name() }});
+            {{ this.offline.get_name() }}, {{ this.bounds }});
 {% endmacro %}
 """
     )
 
-    def __init__(self, control: folium.LayerControl, offline: _OfflineBase) -> None:
+    def __init__(
+        self,
+        control: folium.LayerControl,
+        offline: folium.map.Layer,
+        bounds: list[list[float]] | None = None,
+    ) -> None:
         super().__init__()
         self._name = "SitingInit"
         self.control, self.offline = control, offline
+        self.bounds = _js_json(bounds)
 
 
 class _MetricScale(MacroElement):
@@ -1220,13 +1227,14 @@ def build_map(plan: Plan, *, tianditu_key: str | None = None) -> folium.Map:
 
     control = folium.LayerControl(collapsed=False, position="topright")
     control.add_to(m)
-    m.add_child(_Init(control, offline))
     m.add_child(_MetricScale())
     overlay = _title_html(plan) + _legend_html(plan, demand, counts, n_cands, trips)
     m.get_root().add_child(_Overlay(overlay))
     if bounds:
         # keep the data clear of the title (top) and of the layer control and legend (right)
         m.fit_bounds(bounds, padding_top_left=(20, 70), padding_bottom_right=(300, 20))
+    # last: it refits the data around the laid-out title, control and legend
+    m.add_child(_Init(control, offline, bounds))
     return m
 
 

@@ -407,7 +407,20 @@
 
   // ------------------------------------------------------------------ set up
   // map: the Leaflet map; control: its layer control; offline: the OfflineBase layer.
-  S.init = function (map, control, offline) {
+  // Fit the data once the title, layer control and legend are laid out: keep it clear of them.
+  S.fitData = function (map, bounds) {
+    if (!bounds) return;
+    var pad = S.popupPadding(map);
+    var legend = boxOf(".siting-legend");
+    var mb = map.getContainer().getBoundingClientRect();
+    var right = legend ? Math.min(mb.right - legend.left + 10, mb.width * 0.45) : 20;
+    map.fitBounds(bounds, {paddingTopLeft: [20, pad[0].y], paddingBottomRight: [right, 20],
+                           animate: false});
+  };
+
+  // map: the Leaflet map; control: its layer control; offline: the OfflineBase layer; bounds:
+  // the data's [[south, west], [north, east]] (or null).
+  S.init = function (map, control, offline, bounds) {
     var st = (S.state = {map: map, control: control, offline: offline, mode: "wgs",
                          base: null, autoSwitched: false, tileErrors: 0, tileLoads: 0});
     st.overlays = control._layers.filter(function (o) { return o.overlay; })
@@ -444,6 +457,7 @@
     }
     watchLegend(map);
     fitBoxes(map);
+    S.fitData(map, bounds);
     window.addEventListener("resize", function () { fitBoxes(map); });
     return st;
   };
