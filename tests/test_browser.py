@@ -271,6 +271,7 @@ def test_shipped_scenario_map_and_comparison_work_offline(browser, tmp_path, nam
         page = pg.page
         assert pg.errors == []
         assert page.evaluate("siting.state.base") == maps.OFFLINE_BASE_NAME
+        page.wait_for_timeout(1000)  # cluster animations after the opening fit
         assert _piled_up_share(page) <= 0.1  # clustered: labels do not pile up
         text = _open_site_popup(page, page)
         assert "Cost" in text and "CNY" in text
