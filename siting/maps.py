@@ -277,6 +277,12 @@ def title_line(plan: Plan) -> str:
     if depot is not None:
         h2 = "hydrogen" in set(_col(plan.sites, "kind", "").astype(str))
         parts.append(f"{fmt_share(depot)} of {'hydrogen ' if h2 else ''}depot demand served")
+    level = s.get("service_level")  # queueing (issue 9): share of vehicles served without wait
+    if level is not None:
+        v = _finite(level)
+        parts.append(f"service level {fmt_share(v) if v is not None and v <= 1 else level}")
+    if s.get("binding_limit"):
+        parts.append(f"limited by {s['binding_limit']}")
     status = plan.summary.get("status") or getattr(plan.solution, "status", None)
     if status and status != "optimal":
         parts.append(f"status {status}")

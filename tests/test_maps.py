@@ -77,6 +77,15 @@ def test_title_line_reads_budget_spent_and_covered_share(cplan):
     )
 
 
+def test_title_shows_service_level_and_binding_limit_when_the_plan_has_them():
+    plan = charger_plan()
+    assert "service level" not in maps.title_line(plan)
+    plan.summary.update(service_level=0.8, binding_limit="budget")
+    assert maps.title_line(plan).endswith("· service level 80 % · limited by budget")
+    page = maps.build_map(plan).get_root().render()
+    assert "service level 80 % · limited by budget" in page
+
+
 def test_trip_flow_charger_plan_reads_in_trips_not_demand_or_kilograms():
     # the intercity BEV case: chargers on a corridor, trip flows only (no cells, no depots)
     plan = hydrogen_plan()
