@@ -502,8 +502,10 @@ def _site_rows(row: Any, kind: str, unit: str) -> list[tuple[str, str]]:
     elif served is not None:
         rows.append(("Hydrogen dispensed", f"{fmt_num(served)} kg/day"))
     t = _finite(_field(row, "max_travel_min"))
-    if t is not None:
+    if t is not None and trips is None:
         rows.append(("Farthest demand served", f"{t:.1f} min drive"))
+    elif t is not None and (depot or 0) > 0:  # a corridor station: its depots' travel limit
+        rows.append(("Depots served within", f"{t:.0f} min drive"))
     return rows + _queue_rows(row)
 
 

@@ -25,8 +25,9 @@ Files
     are null.
 ``sites.csv``
     The same table for spreadsheets (UTF-8 with BOM so that Excel reads Chinese names), columns
-    as above, then ``lon``, ``lat``; an optional column no site has a value for is left out
-    (trips and kg/day in an area-charging plan, queueing figures in a plan without them).
+    as above, then ``lon``, ``lat``; a column no site has a value for is left out (trips and
+    kg/day in an area-charging plan, demand served in a trip-flow plan, queueing figures in a
+    plan without them).
 ``summary.json``
     ``plan.summary`` made JSON-safe: NaN / inf become null, NumPy scalars and arrays plain
     numbers and lists, paths strings.
@@ -96,6 +97,8 @@ OPTIONAL_COLUMNS = (
     "district", "trip_flow_per_day", "plugs_new", "plugs_existing", "peak_arrivals_per_h",
     "service_min", "p_wait", "mean_wait_min", "connection_kw", "connection_kw_max",
 )  # fmt: skip
+#: sites.csv columns written even when every site's value is empty.
+_ALWAYS = ("site_id", "kind", "name", "cost_cny", "source")
 _ROUND = {"capacity_kw": 3, "cost_cny": 2, "demand_served": 3, "size_kg_per_day": 3}
 
 
@@ -261,9 +264,14 @@ def sites_geojson(plan: Plan) -> dict[str, Any]:
 def sites_csv(plan: Plan) -> str:
     """``sites.csv`` text (header + one row per site; empty cells for unknown values)."""
     records = site_records(plan)
-    extra = [c for c in (*HYDROGEN_COLUMNS, *OPTIONAL_COLUMNS)
-             if any(r.get(c) is not None for r in records)]  # fmt: skip
-    cols = [*SITE_COLUMNS, *extra, "lon", "lat"]
+
+    def used(c: str) -> bool:
+        return any(r.get(c) is not None for r in records)
+
+    # figures no site of this plan has (demand served by trip-flow stations) are left out
+    core = [c for c in SITE_COLUMNS if c in _ALWAYS or not records or used(c)]
+    extra = [c for c in (*HYDROGEN_COLUMNS, *OPTIONAL_COLUMNS) if used(c)]
+    cols = [*core, *extra, "lon", "lat"]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n", extrasaction="ignore")
     w.writeheader()
