@@ -113,7 +113,7 @@ def run(
         bool,
         typer.Option(
             "--offline/--cdn",
-            help="Inline the map's JavaScript/CSS (works with no network; tiles excepted) "
+            help="Inline the map's JavaScript/CSS (works with no network, on its offline base) "
             "or load them from a CDN (smaller file).",
         ),
     ] = True,

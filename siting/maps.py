@@ -1,30 +1,42 @@
 """Folium map of a plan: chosen sites, demand grid, coverage, candidates, trips, legend and title.
 
-One writer for every kind of plan (fast chargers, hydrogen stations, both). The map holds:
+One writer for every kind of plan (area charging, trip flows, depot demand; chargers, hydrogen
+stations, both). The map holds:
 
+- base layers: CARTO light (shown first), OpenStreetMap, Amap (GCJ-02: while it is shown every
+  overlay is drawn shifted to GCJ-02 so that a site still sits on its road; the outputs stay
+  WGS84), Tianditu (with the reviewer's own key in ``SITING_TIANDITU_KEY``) and an **offline
+  base** drawn from the embedded data (:mod:`siting.basemap`: roads by class and zoom, named on
+  hover; district/county outlines and names; the corridor skeleton with towns and venues; zoom
+  0–6 OSM raster tiles for regional maps). The page switches to the offline base by itself
+  when the first online tiles fail to load (or none has loaded after 6 s);
 - the demand grid as a choropleth (kWh/day per cell, ColorBrewer *YlGnBu*, quantile classes);
 - the demand **not covered** within the scenario's travel-time limit: the uncovered cells merged
-  into one dark, dashed-outline overlay (its own layer, on by default);
-- chosen sites, one layer per kind: fast chargers as blue circles labelled with their number of
-  plugs, hydrogen stations as orange diamonds labelled "H₂"; marker size grows with plugs or
-  kg/day. Colours are from the Okabe–Ito colour-blind-safe palette and the two kinds also differ by
-  shape. A click opens a popup (name or OSM id, kind, plugs, capacity, cost, demand served,
-  farthest travel time served; for hydrogen also size in kg/day and trips served);
+  into one hatched overlay (its own layer, on by default);
+- chosen sites, one clustered layer per kind (Leaflet.markercluster: nearby sites merge into a
+  white badge with their count when zoomed out, so labels do not pile up): fast chargers as blue
+  circles labelled with their number of plugs, hydrogen stations as orange diamonds labelled
+  "H₂" with their size under them; marker size grows with plugs or kg/day. Colours are from the
+  Okabe–Ito colour-blind-safe palette and the two kinds also differ by shape. A click opens a
+  popup: the site's name (its OSM roads), district and coordinates, then its figures in the
+  units of its demand kinds (plugs, kW, kWh/day; trips and vehicles/day; kg/day; cost; queueing
+  figures when planned), and its ids (site id, source, OSM node) as a detail. Popups pan clear
+  of the title, layer control and legend;
 - candidate sites as small grey dots (layer off by default);
 - trips (flow-refuelling plans) as lines whose width grows with vehicles/day: bluish green and
   solid when refuelled, orange and dotted when partly refuelled (some of the trip's flow, e.g.
   when station capacity runs short), vermillion and dashed when not;
-- a layer control, a fixed legend with units, a title with the scenario name, budget, money spent
-  and share of demand covered, and the OpenStreetMap attribution.
+- a layer control, a metric scale bar, a foldable legend listing only what the map holds, a title
+  with the scenario name, budget, money spent and what the plan buys in its kinds' terms, and the
+  OpenStreetMap attribution.
 
 Every string that comes from the data (OSM names, ids, scenario name) is HTML-escaped before it
 reaches a popup, tooltip, title or legend, so a name such as ``<script>`` shows as text.
 
-Network use: like every Folium map, ``map.html`` loads Leaflet from the jsDelivr CDN and the
-basemap tiles from OpenStreetMap / CARTO servers when opened, which a reviewer's browser normally
-can reach. ``write_map(..., inline_assets=True)`` instead copies the vendored Leaflet 1.9.3
-(``siting/_assets/leaflet``, BSD-2-Clause) into the file so the map's data layers work with no
-network at all; only the basemap then stays blank.
+Network use: ``write_map(..., inline_assets=True)`` (what ``siting run`` does by default) copies
+the vendored Leaflet 1.9.3 (``siting/_assets/leaflet``, BSD-2-Clause) into the file;
+Leaflet.markercluster 1.5.3 (MIT) and the project's map script (``siting/_assets/siting_map.js``)
+are always inlined. The whole map then works with no network, on its offline base.
 """
 
 from __future__ import annotations
@@ -1305,9 +1317,9 @@ def write_map(plan: Plan, path: str | os.PathLike[str], *, inline_assets: bool =
         False: the page loads Leaflet 1.9.3 from the jsDelivr CDN (as Folium does) — a
         reviewer's browser normally has the network; about 0.2 MB smaller. True: the vendored
         Leaflet (``siting/_assets/leaflet``, BSD-2-Clause) is copied into the page so its data
-        layers, popups, legend and title work with no network; basemap tiles still need the
-        network and stay blank without it. Falls back to the CDN, with a warning, if the
-        vendored files are not installed.
+        layers, popups, legend, title and offline base work with no network (only the online
+        base layers need it). Falls back to the CDN, with a warning, if the vendored files are
+        not installed.
 
     Returns
     -------

@@ -363,7 +363,7 @@ def write_outputs(
         ``summary_json``), or all when the scenario has none.
     inline_assets : bool, default False
         Passed to :func:`siting.maps.write_map`: copy Leaflet into map.html so that it works
-        with no network (tiles excepted).
+        with no network (on its offline base layer).
 
     Returns
     -------
