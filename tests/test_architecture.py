@@ -28,7 +28,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
     ),
     1: ("siting", "siting.models*", "siting.results", "siting._osm_ways"),
     2: ("siting.data", "siting.scenario", "siting.orlib", "siting.queueing", "siting.osm_file"),
-    3: ("siting.network", "siting.corridor", "siting.frlm_network"),
+    3: ("siting.network", "siting.corridor", "siting.frlm_network", "siting.basemap"),
     4: (
         "siting.demand",
         "siting.candidates",
