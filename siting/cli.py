@@ -21,8 +21,10 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from siting._errors import SitingError
+from siting._flags import OneLineErrorsGroup, os_error_line
 
 app = typer.Typer(
+    cls=OneLineErrorsGroup,
     name="siting",
     help="Optimal siting of EV fast chargers and hydrogen stations (Beijing).",
     no_args_is_help=True,
@@ -58,12 +60,14 @@ def _fail(message: str) -> typer.Exit:
 
 @contextmanager
 def _user_errors() -> Iterator[None]:
-    """Turn SitingError into one line on stderr and exit code 2."""
+    """Turn SitingError (and a file the system refuses) into one line on stderr, exit code 2."""
     try:
         yield
     except SitingError as exc:
         msg = " ".join(str(exc).split("\n"))
         raise _fail(msg) from None
+    except OSError as exc:
+        raise _fail(os_error_line(exc)) from None
 
 
 @contextmanager
@@ -99,13 +103,11 @@ def _status(text: str, timings: dict[str, float]) -> Iterator[Callable[[str], No
         close()
 
 
-def _check_site_files(scn: Any) -> int:
-    """Read every site file of the scenario (cheap) so a bad one fails before any heavy work."""
-    from siting import candidates
+def _check_inputs(scn: Any) -> Any:
+    """Check every input file the scenario names (cheap) so that none fails after heavy work."""
+    from siting.inputs import check_scenario
 
-    return sum(
-        len(candidates.read_site_file(sf.path, crs=sf.crs)) for sf in scn.candidates.site_files
-    )
+    return check_scenario(scn)
 
 
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
@@ -119,7 +121,10 @@ def run(
         typer.Option("--out", "-o", help="Output folder (default: maps/<scenario file stem>)."),
     ] = None,
     budget: Annotated[
-        float | None, typer.Option("--budget", help="Override the scenario's budget_cny (CNY).")
+        str | None,
+        typer.Option(
+            "--budget", help="Override the scenario's budget_cny (CNY; e.g. 20M, 1.5B, 2e7)."
+        ),
     ] = None,
     offline: Annotated[
         bool,
@@ -137,13 +142,20 @@ def run(
     from siting.scenario import load_scenario
 
     with _user_errors():
+        from siting._budgets import parse_amount
+        from siting._outpath import check_output_dir
+        from siting.report import check_replaceable
+
         t0 = time.perf_counter()
-        scn = load_scenario(scenario)
-        _check_site_files(scn)
+        budget_cny = parse_amount(budget, "--budget") if budget is not None else None
         target = out_dir if out_dir is not None else Path("maps") / scenario.stem
+        check_output_dir(target, "--out" if out_dir is not None else "output folder")
+        scn = load_scenario(scenario)
+        _check_inputs(scn)
+        check_replaceable(target)
         stages: dict[str, float] = {}
         with _status(f"{scn.name}: starting …", stages) as progress:
-            plan = plan_mod.run_scenario(scn, budget_cny=budget, progress=progress)
+            plan = plan_mod.run_scenario(scn, budget_cny=budget_cny, progress=progress)
             progress("outputs")
             from siting import report
 
@@ -225,7 +237,8 @@ def validate(
 
     with _user_errors():
         scn = load_scenario(scenario)
-        n_sites = _check_site_files(scn)
+        checked = _check_inputs(scn)
+    n_sites = checked.n_sites
     segs = ", ".join(scn.demand.segments)
     out.print(
         f"{scenario}: ok — {scn.name!r}; network {scn.network.source}; segments {segs}; "

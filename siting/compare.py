@@ -347,6 +347,9 @@ def compare(
     if workers < 1:
         raise SitingError(f"--workers: must be at least 1 (got {workers})")
     if out_dir is not None:
+        from siting._outpath import check_output_dir
+
+        check_output_dir(out_dir, "out_dir")
         check_out_dir(out_dir)
 
     if prepared is None:
@@ -1049,7 +1052,10 @@ def compare_command(
         ),
     ] = False,
     workers: Annotated[
-        int, typer.Option("--workers", "-w", min=1, help="Processes solving budgets in parallel.")
+        int,
+        typer.Option(
+            "--workers", "-w", min=1, max=256, help="Processes solving budgets in parallel."
+        ),
     ] = 1,
     scheduler: Annotated[
         str | None,
@@ -1077,7 +1083,13 @@ def compare_command(
     try:
         if budgets is not None:
             parse_budgets(budgets)  # bad budgets fail before anything is read or written
+        from siting._outpath import check_output_dir
+        from siting.inputs import check_scenario
+
+        check_output_dir(out, "--out")  # an impossible --out fails before any budget is solved
+        check_out_dir(out)
         scn = load_scenario(scenario)
+        check_scenario(scn)
         _plan_sweep(scn, budgets, nested, phases)
     except SitingError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -41,8 +41,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from shapely.geometry import LineString, Point
 
 from siting import corridor, network, travel
@@ -221,15 +220,15 @@ def parse_hydrogen_section(
     -------
     HydrogenSection
     """
-    from siting.scenario import _error_line, _message
+    from siting._strict import validate
 
-    try:
-        sec = HydrogenSection.model_validate(raw, context={"base_dir": base_dir or Path.cwd()})
-    except ValidationError as exc:
-        errs = exc.errors(include_url=False)
-        err = sorted(errs, key=lambda e: (e["type"] not in ("missing", "extra_forbidden"),))[0]
-        loc, msg = _message(err)
-        raise ScenarioError(_error_line(file, ("hydrogen", *loc), msg)) from None
+    sec = validate(
+        HydrogenSection,
+        raw,
+        file=file,
+        context={"base_dir": base_dir or Path.cwd()},
+        prefix=("hydrogen",),
+    )
     if sec.corridor_dir is not None and not sec.corridor_dir.is_absolute() and base_dir:
         sec.corridor_dir = Path(base_dir) / sec.corridor_dir
     return sec
@@ -243,16 +242,10 @@ def load_hydrogen_section(path: str | Path) -> HydrogenSection:
     ScenarioError
         File unreadable, no ``hydrogen`` section, or an invalid value (one line).
     """
+    from siting._yaml import load_yaml
+
     p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ScenarioError(f"{p}: cannot read: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown line)"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ScenarioError(f"{p}: {where}: YAML syntax error: {problem}") from None
+    raw = load_yaml(p)
     if not isinstance(raw, dict) or "hydrogen" not in raw:
         raise ScenarioError(f"{p}: hydrogen: missing section")
     return parse_hydrogen_section(raw["hydrogen"], file=p, base_dir=p.resolve().parent)

@@ -1,0 +1,248 @@
+"""Strict validation of configuration data against a pydantic schema, one line per failure.
+
+Every section of a scenario is a pydantic model; this module is how data read from a file is
+checked against it, the same way for every field (present or added later), with no per-field
+code:
+
+1. :func:`plain` walks the data first: mappings with text keys, lists, text, booleans, null and
+   **finite** numbers within ±:data:`MAX_ABS` only, at most :data:`MAX_VALUES` values (aliases
+   expanded, cycles refused). The first offending value is reported with its field path.
+2. :func:`validate` then validates the plain data in pydantic's **strict** mode (through JSON,
+   so that lists may fill tuple fields and text may fill path fields): a boolean is never a
+   number, text is never a number (``"5"``), a fraction is never a whole number (``2.5`` for a
+   count), ``yes`` is never a boolean in a number field. Constraints (``ge``, ``le``, ``Literal``,
+   validators) come from the schema.
+3. The first error becomes one line ``<file>: <field.path>: <what is wrong>``. A missing or
+   unknown key is reported before errors deeper down (it is usually the cause).
+
+Models built in code (``Scenario(...)``) are not affected: strictness applies to files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from siting._errors import ScenarioError
+
+__all__ = ["MAX_ABS", "MAX_VALUES", "FieldError", "error_line", "loc_text", "plain", "validate"]
+
+#: Largest magnitude of any number in a configuration file. Money (CNY), counts, kWh or kg per
+#: day and minutes all stay far below; larger values overflow the model's arithmetic.
+MAX_ABS = 1e15
+#: Most values (scalars, lists and mappings) in one document once aliases are expanded.
+MAX_VALUES = 100_000
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class FieldError(ValueError):
+    """A validation error that knows its own field path (raised by model validators).
+
+    Parameters
+    ----------
+    loc : tuple
+        Field path relative to the model that raises it, e.g. ``("costs", "hydrogen")``.
+    msg : str
+        What is wrong.
+    """
+
+    def __init__(self, loc: tuple[Any, ...], msg: str) -> None:
+        super().__init__(msg)
+        self.loc = loc
+        self.msg = msg
+
+
+def loc_text(loc: tuple[Any, ...]) -> str:
+    """``("a", "b", 2, "c")`` -> ``a.b[2].c`` (``(top level)`` when empty)."""
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def error_line(file: str | Path, loc: tuple[Any, ...], msg: str) -> str:
+    """One error line ``<file>: <field path>: <msg>`` (newlines folded to spaces)."""
+    return " ".join(f"{file}: {loc_text(loc)}: {msg}".split())
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def plain(data: Any, file: str | Path, prefix: tuple[Any, ...] = ()) -> Any:
+    """Check that ``data`` is plain configuration data and return a copy of it.
+
+    Parameters
+    ----------
+    data : Any
+        As read from YAML (or built in code).
+    file : str or Path
+        Name used in messages.
+    prefix : tuple
+        Field path of ``data`` inside the file (for messages).
+
+    Returns
+    -------
+    Any
+        The same data made of ``dict`` (text keys), ``list``, ``str``, ``int``, ``float``,
+        ``bool`` and ``None`` only (tuples become lists).
+
+    Raises
+    ------
+    ScenarioError
+        One line naming the field: a non-text key, a value of another type, a number that is
+        not finite or beyond ±:data:`MAX_ABS`, a cycle, or more than :data:`MAX_VALUES` values.
+    """
+    count = 0
+    active: set[int] = set()
+
+    def fail(loc: tuple[Any, ...], msg: str) -> ScenarioError:
+        return ScenarioError(error_line(file, loc, msg))
+
+    def walk(value: Any, loc: tuple[Any, ...]) -> Any:
+        nonlocal count
+        count += 1
+        if count > MAX_VALUES:
+            raise fail(prefix, f"more than {MAX_VALUES} values (aliases expanded); not a scenario")
+        if value is None or isinstance(value, bool | str):
+            return value
+        if isinstance(value, int):
+            if abs(value) > MAX_ABS:
+                raise fail(loc, f"{value} is out of range (numbers must lie within ±{MAX_ABS:g})")
+            return value
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise fail(loc, f"must be a finite number (got {value})")
+            if abs(value) > MAX_ABS:
+                raise fail(loc, f"{value:g} is out of range (numbers must lie within ±{MAX_ABS:g})")
+            return value
+        if isinstance(value, dict | list | tuple):
+            if id(value) in active:
+                raise fail(loc, "refers to itself (a YAML alias inside its own anchor)")
+            active.add(id(value))
+            try:
+                if isinstance(value, dict):
+                    out = {}
+                    for k, v in value.items():
+                        if not isinstance(k, str):
+                            raise fail(
+                                loc,
+                                f"key {_show(k)} is {_KEY_KINDS.get(type(k), 'not text')}; "
+                                "keys must be text (write it in quotes)",
+                            )
+                        out[k] = walk(v, (*loc, k))
+                    return out
+                return [walk(v, (*loc, i)) for i, v in enumerate(value)]
+            finally:
+                active.discard(id(value))
+        if isinstance(value, Path):
+            return str(value)
+        kind = {bytes: "binary data", set: "a set"}.get(type(value), type(value).__name__)
+        raise fail(loc, f"{kind} is not allowed here (use text, numbers, lists and mappings)")
+
+    return walk(data, prefix)
+
+
+_KEY_KINDS = {int: "a number", float: "a number", bool: "true/false", type(None): "null"}
+
+
+def _message(err: dict[str, Any]) -> tuple[tuple[Any, ...], str]:
+    """(field path, one-line text) of one pydantic error."""
+    loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+    # strict JSON validation of unions and tagged values adds the member name to the path
+    loc = tuple(x for x in loc if not (isinstance(x, str) and _is_member_tag(x)))
+    typ = err["type"]
+    got = err.get("input")
+    if typ == "extra_forbidden":
+        return loc, "unknown key"
+    if typ == "missing":
+        return loc, "missing (required field)"
+    ctx_err = (err.get("ctx") or {}).get("error")
+    if isinstance(ctx_err, FieldError):
+        return loc + ctx_err.loc, ctx_err.msg
+    msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if typ in ("int_type", "int_from_float", "int_parsing"):
+        if isinstance(got, float) and not isinstance(got, bool):
+            msg = "must be a whole number" + ("" if got.is_integer() else ", not a fraction")
+        else:
+            msg = "must be a whole number"
+    elif typ in ("float_type", "float_parsing"):
+        msg = "must be a valid number"
+    elif typ in ("bool_type", "bool_parsing"):
+        msg = "must be true or false"
+    elif typ in ("string_type", "str_type"):
+        msg = "must be text (in quotes if it looks like a number or true/false)"
+    elif typ in ("list_type", "tuple_type"):
+        msg = "must be a list"
+    elif typ in ("dict_type", "model_type", "model_attributes_type"):
+        msg = "must be a mapping (key: value lines)"
+    if typ.endswith(("_type", "_parsing", "literal_error", "_from_float")) or typ in _BOUNDS:
+        if not isinstance(got, dict | list):
+            msg = f"{msg} (got {_show(got)})"
+    return loc, msg
+
+
+_BOUNDS = ("greater_than_equal", "greater_than", "less_than", "less_than_equal", "finite_number")
+_MEMBER_TAGS = frozenset(("str", "int", "float", "bool", "none"))
+
+
+def _is_member_tag(item: str) -> bool:
+    """True for the union-member names pydantic puts into error paths (not field names)."""
+    return "[" in item or item in _MEMBER_TAGS or item.startswith("constrained-")
+
+
+def validate(
+    model: type[M],
+    data: Any,
+    *,
+    file: str | Path,
+    context: dict[str, Any] | None = None,
+    prefix: tuple[Any, ...] = (),
+    checked: Callable[[Any], Any] | None = None,
+) -> M:
+    """Validate file data strictly against ``model`` (see the module docstring).
+
+    Parameters
+    ----------
+    model : pydantic model class
+    data : Any
+        As read from the file.
+    file : str or Path
+        Name used in messages.
+    context : dict, optional
+        Passed to pydantic validators (e.g. ``base_dir`` for relative paths).
+    prefix : tuple
+        Field path of ``data`` inside the file (``("hydrogen",)`` for a section).
+    checked : callable, optional
+        Applied to the plain data before validation (for loaders that need to look first).
+
+    Returns
+    -------
+    model instance
+
+    Raises
+    ------
+    ScenarioError
+        One line ``<file>: <field.path>: <what is wrong>``.
+    """
+    data = plain(data, file, prefix)
+    if checked is not None:
+        data = checked(data)
+    text = json.dumps(data, allow_nan=False, ensure_ascii=False)
+    try:
+        return model.model_validate_json(text, strict=True, context=context)
+    except ValidationError as exc:
+        errs = exc.errors(include_url=False)
+        err = min(errs, key=lambda e: e["type"] not in ("missing", "extra_forbidden"))
+        loc, msg = _message(err)
+        raise ScenarioError(error_line(file, (*prefix, *loc), msg)) from None

@@ -1,0 +1,325 @@
+"""Check every input of a scenario before any work starts (``siting validate`` and ``run``).
+
+The validation layer has four parts, all raising a :class:`~siting.SitingError` whose message
+is one line ``<file>: <field or place>: <what is wrong>`` (or ``<flag>: <what is wrong>``):
+
+1. **Scenario files** (:func:`siting.scenario.load_scenario`): strict, bounded YAML
+   (:mod:`siting._yaml`) validated strictly against the pydantic schema (:mod:`siting._strict`):
+   no boolean or text where a number is meant, finite numbers within ±1e15, whole numbers where
+   counts are meant, no unknown or missing keys. New fields get this without extra code.
+2. **Data files the scenario names** (:func:`check_scenario`, this module): every file field
+   (any ``Path`` anywhere in the scenario) is a readable regular file or folder; site files are
+   read and checked completely (:mod:`siting._sitefile`); the study area is built as the run
+   builds it (polygon file, bbox, districts) and must be a non-empty polygon that overlaps
+   Beijing's districts and holds demand cells; ids in ``required`` / ``forbidden`` and the
+   kinds of sites in files must make sense; hydrogen corridor nodes must exist.
+3. **Output paths** (:func:`siting._outpath.check_output_dir`): creatable before solving.
+4. **Command-line flags** (:mod:`siting._flags`, :mod:`siting._budgets`): one line naming the
+   flag, never a usage box.
+
+``siting validate`` runs 1 and 2, so a scenario that validates can start ``siting run``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from siting._errors import InputError, ScenarioError
+from siting._strict import error_line
+
+__all__ = ["Checked", "check_scenario", "study_area_geometry"]
+
+logger = logging.getLogger(__name__)
+
+#: Largest number of H3 demand cells ``validate`` counts exactly (larger areas are estimated).
+_MAX_CELLS_COUNTED = 2_000_000
+#: Site ids the run makes itself: generated road candidates (``g<node>``), OSM POIs.
+_GENERATED_ID = re.compile(r"^(g-?[0-9]+|osm:.+)$")
+
+
+@dataclass
+class Checked:
+    """What :func:`check_scenario` looked at (for the ``validate`` summary line).
+
+    Attributes
+    ----------
+    n_sites : int
+        Sites read from the scenario's site files.
+    area_km2 : float
+        Study-area size (km², equal-area projection).
+    notes : list of str
+        Things worth knowing that are not errors.
+    """
+
+    n_sites: int = 0
+    area_km2: float = math.nan
+    notes: list[str] = field(default_factory=list)
+
+
+def _file(scn: Any) -> str:
+    return str(scn.path) if getattr(scn, "path", None) is not None else "<scenario>"
+
+
+def _fail(scn: Any, loc: tuple[Any, ...], msg: str) -> ScenarioError:
+    return ScenarioError(error_line(_file(scn), loc, msg))
+
+
+# ----------------------------------------------------------------------------- generic files
+
+
+def _paths(model: Any, loc: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], Path]]:
+    """Every ``Path`` value in a validated scenario (any section, any depth), with its field."""
+    out: list[tuple[tuple[Any, ...], Path]] = []
+    if isinstance(model, BaseModel):
+        for name in type(model).model_fields:
+            if name == "path" and not loc:
+                continue  # the scenario file itself
+            out += _paths(getattr(model, name), (*loc, name))
+    elif isinstance(model, dict):
+        for k, v in model.items():
+            out += _paths(v, (*loc, k))
+    elif isinstance(model, list | tuple):
+        for i, v in enumerate(model):
+            out += _paths(v, (*loc, i))
+    elif isinstance(model, Path):
+        out.append((loc, model))
+    return out
+
+
+def _check_readable(scn: Any) -> None:
+    for loc, p in _paths(scn):
+        p = p if p.is_absolute() else scn.base_dir / p
+        try:
+            if p.is_dir():
+                next(iter(p.iterdir()), None)
+                continue
+            if not p.exists():
+                raise _fail(scn, loc, f"file not found: {p}")
+            if not p.is_file():
+                raise _fail(scn, loc, f"{p} is not a regular file (a device or pipe?)")
+            with open(p, "rb") as fh:
+                head = fh.read(1)
+        except OSError as exc:
+            raise _fail(scn, loc, f"cannot read {p}: {exc.strerror or exc}") from None
+        if not head:
+            raise _fail(scn, loc, f"{p} is empty")
+
+
+# ----------------------------------------------------------------------------- site files
+
+
+def _check_site_files(scn: Any) -> int:
+    from siting._sitefile import read_site_table
+
+    c = scn.candidates
+    seen: dict[str, str] = {}
+    n = 0
+    for sf in c.site_files:
+        table = read_site_table(sf.path, crs=sf.crs)
+        n += len(table)
+        kinds = table["kind"].where(table["kind"].notna(), sf.kind)
+        for sid, kind in zip(table["id"], kinds, strict=True):
+            if getattr(scn.costs, str(kind), None) is None:
+                raise InputError(
+                    f"{sf.path}: site {sid!r}: kind {kind!r} needs a costs.{kind} section in "
+                    f"{_file(scn)}"
+                )
+            if sid in seen:
+                raise InputError(
+                    f"{sf.path}: site id {sid!r} is also in {seen[sid]}; ids must be unique "
+                    "across site files"
+                )
+            seen[str(sid)] = str(sf.path)
+        logger.info("inputs: %s: %d sites", sf.path, len(table))
+    for what in ("required", "forbidden"):
+        for j, sid in enumerate(getattr(c, what)):
+            if sid not in seen and not _GENERATED_ID.match(str(sid)):
+                raise _fail(
+                    scn,
+                    ("candidates", what, j),
+                    f"no site with id {sid!r} in the site files (generated sites are "
+                    "'g<node>', OSM sites 'osm:<type>/<id>')",
+                )
+    return n
+
+
+# ----------------------------------------------------------------------------- study area
+
+
+def study_area_geometry(scn: Any) -> Any:
+    """The study-area polygon exactly as the run builds it (file or embedded, bbox, districts).
+
+    Parameters
+    ----------
+    scn : Scenario
+
+    Returns
+    -------
+    shapely geometry (WGS84)
+
+    Raises
+    ------
+    SitingError
+        One line naming the scenario file and the ``study_area`` field: unreadable or
+        non-polygon area file, nothing left after ``bbox`` / ``districts``.
+    """
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from siting import data
+    from siting._sitefile import read_area_file
+
+    sa = scn.study_area
+    near = scn.path
+    if sa.area == "embedded":
+        area = data.study_area(near).to_crs("EPSG:4326").geometry.union_all()
+    else:
+        where = f"{_file(scn)}: study_area.area"
+        area = read_area_file(sa.area, where)
+    if sa.bbox is not None:
+        area = area.intersection(box(*sa.bbox))
+        if area.is_empty or area.area == 0:
+            raise _fail(
+                scn,
+                ("study_area", "bbox"),
+                f"{list(sa.bbox)} does not overlap the study area "
+                f"({_bounds_text(_area_of(sa, near, area))})",
+            )
+    if sa.districts:
+        polys = data.districts(near)
+        table = data.district_table(near)
+        keys = {str(n).strip().lower() for n in sa.districts}
+        pick = (
+            table["district_code"].astype(str).str.lower().isin(keys)
+            | table["district_en"].str.lower().isin(keys)
+            | table["district_zh"].isin({str(n).strip() for n in sa.districts})
+        )
+        codes = set(table.loc[pick, "district_code"].astype(str))
+        sel = polys[polys["district_code"].astype(str).isin(codes)]
+        area = area.intersection(sel.geometry.union_all())
+        if area.is_empty or area.area == 0:
+            raise _fail(
+                scn,
+                ("study_area", "districts"),
+                "none of these districts overlaps the study area (area / bbox)",
+            )
+    if area.is_empty or area.area == 0:
+        raise _fail(scn, ("study_area",), "the study area is empty")
+    polys = data.districts(near)
+    if not gpd.GeoSeries(polys.geometry).intersects(area).any():
+        field_name = "area" if sa.area != "embedded" else "bbox"
+        raise _fail(
+            scn,
+            ("study_area", field_name),
+            f"the study area ({_bounds_text(area)}) lies outside Beijing's 16 districts; "
+            "demand is counted from their census population",
+        )
+    return area
+
+
+def _area_of(sa: Any, near: Any, fallback: Any) -> Any:
+    from siting import data
+
+    if sa.area == "embedded":
+        return data.study_area(near).to_crs("EPSG:4326").geometry.union_all()
+    return fallback
+
+
+def _bounds_text(geom: Any) -> str:
+    if geom is None or geom.is_empty:
+        return "empty"
+    w, s, e, n = geom.bounds
+    return f"lon {w:.3f}..{e:.3f}, lat {s:.3f}..{n:.3f}"
+
+
+def _area_km2(geom: Any) -> float:
+    import geopandas as gpd
+
+    return float(gpd.GeoSeries([geom], crs="EPSG:4326").to_crs("EPSG:6933").area.iloc[0] / 1e6)
+
+
+def _check_demand_cells(scn: Any, area: Any, km2: float) -> None:
+    import h3
+
+    from siting import demand
+
+    res = scn.demand.h3_resolution
+    per_cell = float(h3.average_hexagon_area(res, unit="km^2"))
+    if km2 / per_cell > _MAX_CELLS_COUNTED:
+        return  # plenty of cells; counting them would cost what the run costs
+    cells = demand.h3_cells(area, res)
+    if cells.empty:
+        raise _fail(
+            scn,
+            ("demand", "h3_resolution"),
+            f"the study area ({km2:.3g} km²) holds no H3 cell centre at resolution {res}; "
+            "use a finer resolution or a larger area",
+        )
+
+
+# ----------------------------------------------------------------------------- hydrogen
+
+
+def _check_hydrogen(scn: Any) -> None:
+    from siting import corridor
+
+    sec = scn.hydrogen
+    cdir = sec.corridor_dir
+    if cdir is not None and not Path(cdir).is_absolute():
+        cdir = scn.base_dir / cdir
+    try:
+        C = corridor.load_corridor(cdir)
+    except ScenarioError:
+        raise
+    except InputError as exc:
+        raise _fail(scn, ("hydrogen", "corridor_dir"), str(exc)) from None
+    known = set(C.nodes)
+    refs: list[tuple[tuple[Any, ...], str]] = []
+    refs += [(("demand_points", i, "node"), p.node) for i, p in enumerate(sec.demand_points)]
+    refs += [(("existing", i, "node"), e.node) for i, e in enumerate(sec.existing)]
+    for name in ("required", "forbidden"):
+        refs += [((name, i), n) for i, n in enumerate(getattr(sec, name))]
+    for loc, node in refs:
+        if node not in known:
+            raise _fail(
+                scn,
+                ("hydrogen", *loc),
+                f"unknown corridor node {node!r} (see data/corridor/nodes.csv)",
+            )
+
+
+# ----------------------------------------------------------------------------- all
+
+
+def check_scenario(scn: Any) -> Checked:
+    """Check every input a loaded scenario names, as far as can be done without solving.
+
+    Parameters
+    ----------
+    scn : Scenario
+        From :func:`siting.scenario.load_scenario` (already schema-checked).
+
+    Returns
+    -------
+    Checked
+
+    Raises
+    ------
+    SitingError
+        One line naming the file and field (or the data file, line and column).
+    """
+    _check_readable(scn)
+    n_sites = _check_site_files(scn)
+    area = study_area_geometry(scn)
+    km2 = _area_km2(area)
+    _check_demand_cells(scn, area, km2)
+    if getattr(scn, "hydrogen", None) is not None:
+        _check_hydrogen(scn)
+    return Checked(n_sites=n_sites, area_km2=km2)
