@@ -27,7 +27,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import shapely
-from shapely.geometry import box
 
 from siting import candidates as cand_mod
 from siting import data, network, travel
@@ -99,21 +98,6 @@ def _stage(progress: Progress, name: str) -> float:
 # ----------------------------------------------------------------------------- study area
 
 
-def _match_districts(names: Iterable[str], table: pd.DataFrame) -> list[str]:
-    codes = []
-    for name in names:
-        key = str(name).strip()
-        hit = table[
-            (table["district_code"].astype(str) == key)
-            | (table["district_en"].str.lower() == key.lower())
-            | (table["district_zh"] == key)
-        ]
-        if hit.empty:
-            raise ScenarioError(f"study_area.districts: unknown district {name!r}")
-        codes.append(str(hit["district_code"].iloc[0]))
-    return codes
-
-
 def study_area(scenario: Scenario) -> tuple[Any, pd.DataFrame, list[dict[str, Any]]]:
     """Study-area polygon and per-district population inside it.
 
@@ -133,23 +117,15 @@ def study_area(scenario: Scenario) -> tuple[Any, pd.DataFrame, list[dict[str, An
     polys[code_col] = polys[code_col].astype(str)
     sources = []
     embedded_plain = sa.area == "embedded" and sa.bbox is None and not sa.districts
+    # the polygon as `siting validate` checks it: errors name the scenario file and field
+    from siting.inputs import study_area_geometry
+
+    area = study_area_geometry(scenario)
     if sa.area == "embedded":
-        area = data.study_area(near).to_crs("EPSG:4326").geometry.union_all()
         sources.append(_manifest_source("study_area.geojson", near))
     else:
-        try:
-            area = gpd.read_file(sa.area).to_crs("EPSG:4326").geometry.union_all()
-        except Exception as exc:
-            raise InputError(f"study_area.area: cannot read {sa.area}: {exc}") from exc
         sources.append({"name": "study area", "path": sa.area, "licence": "", "attribution": "",
                         "note": "user-supplied polygon"})  # fmt: skip
-    if sa.bbox is not None:
-        area = area.intersection(box(*sa.bbox))
-    if sa.districts:
-        codes = _match_districts(sa.districts, table)
-        area = area.intersection(polys[polys[code_col].isin(codes)].geometry.union_all())
-    if area.is_empty:
-        raise ScenarioError("study_area: the study area is empty (bbox / districts outside it?)")
 
     merged = polys[[code_col, "geometry"]].merge(
         table[[code_col, "district_en", "district_zh", "resident_population_2020",
