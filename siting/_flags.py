@@ -114,6 +114,21 @@ def os_error_line(exc: OSError) -> str:
     return f"{where}: {reason}" if where else reason
 
 
+def release_held_logs(success: bool) -> None:
+    """Show the warnings held back during a command (on success) or drop them (on failure).
+
+    Parameters
+    ----------
+    success : bool
+    """
+    for h in list(logging.getLogger().handlers):
+        if getattr(h, "_siting_hold", False):
+            if success:
+                h.flush()
+            else:
+                h.buffer.clear()  # type: ignore[attr-defined]
+
+
 def _say(text: str) -> None:
     click.echo(f"error: {_one_line(text)}", err=True)
 
@@ -163,6 +178,7 @@ class OneLineErrorsGroup(typer.core.TyperGroup):
                 "(a bug in siting; set SITING_DEBUG=1 to see the traceback)"
             )
             code = EXIT_BUG
+        release_held_logs(code == 0)
         if not standalone_mode:
             return code
         sys.exit(code)

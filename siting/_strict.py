@@ -74,6 +74,18 @@ def error_line(file: str | Path, loc: tuple[Any, ...], msg: str) -> str:
     return " ".join(f"{file}: {loc_text(loc)}: {msg}".split())
 
 
+def kind_of(value: Any) -> str:
+    """What a YAML value is, in words: ``a list``, ``a number``, ``text``, ``binary data``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    kinds = {str: "text", list: "a list", tuple: "a list", dict: "a mapping", bytes: "binary data"}
+    return kinds.get(type(value), f"a {type(value).__name__}")
+
+
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -186,6 +198,9 @@ def _message(err: dict[str, Any]) -> tuple[tuple[Any, ...], str]:
         msg = "must be a list"
     elif typ in ("dict_type", "model_type", "model_attributes_type"):
         msg = "must be a mapping (key: value lines)"
+    elif typ == "literal_error":
+        expected = str((err.get("ctx") or {}).get("expected", "")).replace(" or ", ", ")
+        msg = f"must be one of {expected}" if expected else msg
     if typ.endswith(("_type", "_parsing", "literal_error", "_from_float")) or typ in _BOUNDS:
         if not isinstance(got, dict | list):
             msg = f"{msg} (got {_show(got)})"

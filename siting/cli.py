@@ -41,11 +41,22 @@ EXIT_USER_ERROR = 2
 
 
 def _setup_logging(verbose: bool) -> None:
+    """Log to stderr: live with ``--verbose``; otherwise warnings are held back and shown only
+    when the command succeeds, so that a failure prints nothing but its one error line."""
+    import logging.handlers
+
     root = logging.getLogger()
     for h in list(root.handlers):
         if getattr(h, "_siting", False):
             root.removeHandler(h)
-    handler = RichHandler(console=err, show_path=False, show_time=False, markup=False)
+    handler: logging.Handler = RichHandler(
+        console=err, show_path=False, show_time=False, markup=False
+    )
+    if not verbose:
+        handler = logging.handlers.MemoryHandler(
+            capacity=10_000, flushLevel=logging.CRITICAL + 1, target=handler, flushOnClose=False
+        )
+        handler._siting_hold = True  # type: ignore[attr-defined]  # see siting._flags
     handler._siting = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     level = logging.INFO if verbose else logging.WARNING
@@ -229,25 +240,45 @@ def _print_result(plan: Any, target: Path, written: Any, stages: dict[str, float
 @app.command()
 def validate(
     scenario: ScenarioArg,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="Check the scenario and the files it names only; skip preparing the run "
+            "(road network, demand, candidates, travel times).",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Check a scenario (schema, files, districts, site files) without solving."""
+    """Check a scenario and every file it names; then prepare the run without solving it.
+
+    A scenario that validates can start ``siting run``: everything that depends on the inputs
+    alone (the road network, demand grid, candidate sites, travel times, corridor trips) is
+    built once here. Scenarios whose network comes from osmnx are not downloaded (as --quick).
+    """
     _setup_logging(verbose)
     from siting.scenario import load_scenario
 
+    prepared = None
     with _user_errors():
         scn = load_scenario(scenario)
         checked = _check_inputs(scn)
+        if not quick and scn.network.source != "osmnx":
+            from siting import plan as plan_mod
+
+            prepared = plan_mod.prepare(scn)
     n_sites = checked.n_sites
     segs = ", ".join(scn.demand.segments)
-    out.print(
+    text = (
         f"{scenario}: ok — {scn.name!r}; network {scn.network.source}; segments {segs}; "
         f"budget {scn.budget_cny:,.0f} CNY; limit {scn.coverage.max_travel_min} min"
-        + (f"; {n_sites} sites in files" if scn.candidates.site_files else ""),
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
+        + (f"; {n_sites} sites in files" if scn.candidates.site_files else "")
     )
+    if prepared is not None:
+        text += (
+            f"; prepared {len(prepared.candidates)} candidates, {len(prepared.demand)} demand cells"
+        )
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 @data_app.command("build")

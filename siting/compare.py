@@ -1071,13 +1071,12 @@ def compare_command(
     comparison.csv, budget_curve.png, comparison.html and one folder per budget (sites.geojson,
     summary.json). Without --budgets, a scenario with phases is swept phase by phase.
     """
-    if verbose:
-        try:
-            from siting.cli import _setup_logging
+    try:
+        from siting.cli import _setup_logging
 
-            _setup_logging(True)
-        except ImportError:  # pragma: no cover - CLI module absent
-            logging.basicConfig(level=logging.INFO)
+        _setup_logging(verbose)  # without --verbose, warnings show only after success
+    except ImportError:  # pragma: no cover - CLI module absent
+        logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
     from siting.scenario import load_scenario
 
     try:

@@ -437,7 +437,13 @@ def prepare_hydrogen(
         for i, n in enumerate(getattr(sec, name)):
             check(n, f"{name}[{i}]")
 
-    G = _join(C, city_graph, sec, notes) if city_graph is not None else C
+    try:
+        G = _join(C, city_graph, sec, notes) if city_graph is not None else C
+    except InputError as exc:  # the road network does not reach the corridor
+        raise ScenarioError(
+            f"{_where(file)}hydrogen.max_snap_km: {exc}; the scenario's road network must reach "
+            "the corridor's gateways (or raise max_snap_km)"
+        ) from None
     H, ids, lex = _int_graph(G)
     arrays = network.graph_arrays(H)
     timings["corridor_network"] = time.perf_counter() - t0

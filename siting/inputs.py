@@ -120,21 +120,29 @@ def _check_site_files(scn: Any) -> int:
 
     c = scn.candidates
     seen: dict[str, str] = {}
+    files: dict[Path, int] = {}
     n = 0
-    for sf in c.site_files:
+    for i, sf in enumerate(c.site_files):
+        where = ("candidates", "site_files", i)
+        first = files.setdefault(Path(sf.path).resolve(), i)
+        if first != i:
+            raise _fail(scn, (*where, "path"), f"{sf.path} is already site_files[{first}]")
         table = read_site_table(sf.path, crs=sf.crs)
         n += len(table)
         kinds = table["kind"].where(table["kind"].notna(), sf.kind)
         for sid, kind in zip(table["id"], kinds, strict=True):
             if getattr(scn.costs, str(kind), None) is None:
-                raise InputError(
-                    f"{sf.path}: site {sid!r}: kind {kind!r} needs a costs.{kind} section in "
-                    f"{_file(scn)}"
+                raise _fail(
+                    scn,
+                    ("costs", str(kind)),
+                    f"missing: site {sid!r} of {sf.path} is of kind {kind!r}",
                 )
             if sid in seen:
-                raise InputError(
-                    f"{sf.path}: site id {sid!r} is also in {seen[sid]}; ids must be unique "
-                    "across site files"
+                raise _fail(
+                    scn,
+                    where,
+                    f"site id {sid!r} of {sf.path} is also in {seen[sid]}; ids must be unique "
+                    "across site files",
                 )
             seen[str(sid)] = str(sf.path)
         logger.info("inputs: %s: %d sites", sf.path, len(table))

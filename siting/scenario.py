@@ -378,7 +378,7 @@ def parse_scenario(raw: Any, *, file: str | Path = "<scenario>", base_dir: Path 
         One line ``<file>: <field.path>: <what is wrong>``.
     """
     if not isinstance(raw, dict):
-        kind = "empty" if raw is None else f"a {type(raw).__name__}, not a mapping"
+        kind = "empty" if raw is None else f"{_strict.kind_of(raw)}, not a mapping"
         raise ScenarioError(f"{file}: (top level): the scenario is {kind}")
     return _strict.validate(Scenario, raw, file=file, context={"base_dir": base_dir or Path.cwd()})
 
