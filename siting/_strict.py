@@ -198,6 +198,11 @@ def _message(err: dict[str, Any]) -> tuple[tuple[Any, ...], str]:
         msg = "must be a list"
     elif typ in ("dict_type", "model_type", "model_attributes_type"):
         msg = "must be a mapping (key: value lines)"
+    elif typ in _BOUND_WORDS:
+        limit = (err.get("ctx") or {}).get(_BOUND_WORDS[typ][1])
+        if isinstance(limit, int | float) and not isinstance(limit, bool):
+            limit = f"{limit:g}"
+        msg = f"must be {_BOUND_WORDS[typ][0]} {limit}" if limit is not None else msg
     elif typ == "literal_error":
         expected = str((err.get("ctx") or {}).get("expected", "")).replace(" or ", ", ")
         msg = f"must be one of {expected}" if expected else msg
@@ -207,6 +212,12 @@ def _message(err: dict[str, Any]) -> tuple[tuple[Any, ...], str]:
     return loc, msg
 
 
+_BOUND_WORDS = {
+    "greater_than_equal": (">=", "ge"),
+    "greater_than": (">", "gt"),
+    "less_than": ("<", "lt"),
+    "less_than_equal": ("<=", "le"),
+}
 _BOUNDS = ("greater_than_equal", "greater_than", "less_than", "less_than_equal", "finite_number")
 _MEMBER_TAGS = frozenset(("str", "int", "float", "bool", "none"))
 
