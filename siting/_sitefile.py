@@ -313,20 +313,19 @@ def _geojson_rows(path: Path, text: str) -> list[tuple[str, dict[str, Any]]]:
 # ----------------------------------------------------------------------------- both
 
 
-def read_site_table(path: str | Path, *, crs: str = "WGS84") -> pd.DataFrame:
+def read_site_table(path: str | Path) -> pd.DataFrame:
     """Read and check a site file; see :func:`siting.candidates.read_site_file`.
 
     Parameters
     ----------
     path : str or Path
         ``.csv`` or ``.geojson`` / ``.json``.
-    crs : {"WGS84", "GCJ-02"}
-        Coordinate system of the file (GCJ-02 is converted to WGS84).
 
     Returns
     -------
     pandas.DataFrame
-        ``id, name, lon, lat, kind, status, plugs``.
+        ``id, name, lon, lat, kind, status, plugs``; coordinates as in the file (degrees; a
+        GCJ-02 file is converted by the caller).
 
     Raises
     ------
@@ -363,10 +362,6 @@ def read_site_table(path: str | Path, *, crs: str = "WGS84") -> pd.DataFrame:
         out["plugs"].append(_plugs(row.get("plugs"), f"{at}plugs"))
     lon = np.asarray(out["lon"], dtype=float)
     lat = np.asarray(out["lat"], dtype=float)
-    if crs == "GCJ-02" and len(lon):
-        from siting.candidates import gcj02_to_wgs84
-
-        lon, lat = gcj02_to_wgs84(lon, lat)
     return pd.DataFrame(
         {
             "id": pd.Series(ids, dtype=object),

@@ -249,11 +249,13 @@ def read_site_file(path: str | Path, *, crs: str = "WGS84") -> pd.DataFrame:
     """
     from siting._sitefile import read_site_table
 
-    table = read_site_table(path, crs=crs)
+    table = read_site_table(path)
     if table.empty:
         logger.warning("candidates: site file %s has no rows", path)
     elif crs == "GCJ-02":
         logger.warning("candidates: %s declared GCJ-02: converted to WGS84", Path(path).name)
+        lon, lat = gcj02_to_wgs84(table["lon"].to_numpy(), table["lat"].to_numpy())
+        table["lon"], table["lat"] = lon, lat
     return table
 
 

@@ -12,7 +12,7 @@ is one line ``<file>: <field or place>: <what is wrong>`` (or ``<flag>: <what is
    read and checked completely (:mod:`siting._sitefile`); the study area is built as the run
    builds it (polygon file, bbox, districts) and must be a non-empty polygon that overlaps
    Beijing's districts and holds demand cells; ids in ``required`` / ``forbidden`` and the
-   kinds of sites in files must make sense; hydrogen corridor nodes must exist.
+   kinds of sites in files must make sense; corridor nodes must exist.
 3. **Output paths** (:func:`siting._outpath.check_output_dir`): creatable before solving.
 4. **Command-line flags** (:mod:`siting._flags`, :mod:`siting._budgets`): one line naming the
    flag, never a usage box.
@@ -34,7 +34,7 @@ from pydantic import BaseModel
 from siting._errors import InputError, ScenarioError
 from siting._strict import error_line
 
-__all__ = ["Checked", "check_scenario", "study_area_geometry"]
+__all__ = ["Checked", "check_scenario"]
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def _check_site_files(scn: Any) -> int:
         first = files.setdefault(Path(sf.path).resolve(), i)
         if first != i:
             raise _fail(scn, (*where, "path"), f"{sf.path} is already site_files[{first}]")
-        table = read_site_table(sf.path, crs=sf.crs)
+        table = read_site_table(sf.path)
         n += len(table)
         kinds = table["kind"].where(table["kind"].notna(), sf.kind)
         for sid, kind in zip(table["id"], kinds, strict=True):
@@ -161,92 +161,6 @@ def _check_site_files(scn: Any) -> int:
 # ----------------------------------------------------------------------------- study area
 
 
-def study_area_geometry(scn: Any) -> Any:
-    """The study-area polygon exactly as the run builds it (file or embedded, bbox, districts).
-
-    Parameters
-    ----------
-    scn : Scenario
-
-    Returns
-    -------
-    shapely geometry (WGS84)
-
-    Raises
-    ------
-    SitingError
-        One line naming the scenario file and the ``study_area`` field: unreadable or
-        non-polygon area file, nothing left after ``bbox`` / ``districts``.
-    """
-    import geopandas as gpd
-    from shapely.geometry import box
-
-    from siting import data
-    from siting._sitefile import read_area_file
-
-    sa = scn.study_area
-    near = scn.path
-    if sa.area == "embedded":
-        area = data.study_area(near).to_crs("EPSG:4326").geometry.union_all()
-    else:
-        where = f"{_file(scn)}: study_area.area"
-        area = read_area_file(sa.area, where)
-    if sa.bbox is not None:
-        area = area.intersection(box(*sa.bbox))
-        if area.is_empty or area.area == 0:
-            raise _fail(
-                scn,
-                ("study_area", "bbox"),
-                f"{list(sa.bbox)} does not overlap the study area "
-                f"({_bounds_text(_area_of(sa, near, area))})",
-            )
-    if sa.districts:
-        polys = data.districts(near)
-        table = data.district_table(near)
-        keys = {str(n).strip().lower() for n in sa.districts}
-        pick = (
-            table["district_code"].astype(str).str.lower().isin(keys)
-            | table["district_en"].str.lower().isin(keys)
-            | table["district_zh"].isin({str(n).strip() for n in sa.districts})
-        )
-        codes = set(table.loc[pick, "district_code"].astype(str))
-        sel = polys[polys["district_code"].astype(str).isin(codes)]
-        area = area.intersection(sel.geometry.union_all())
-        if area.is_empty or area.area == 0:
-            raise _fail(
-                scn,
-                ("study_area", "districts"),
-                "none of these districts overlaps the study area (area / bbox)",
-            )
-    if area.is_empty or area.area == 0:
-        raise _fail(scn, ("study_area",), "the study area is empty")
-    polys = data.districts(near)
-    if not gpd.GeoSeries(polys.geometry).intersects(area).any():
-        field_name = "area" if sa.area != "embedded" else "bbox"
-        raise _fail(
-            scn,
-            ("study_area", field_name),
-            f"the study area ({_bounds_text(area)}) lies outside Beijing's 16 districts; "
-            "demand is counted from their census population",
-        )
-    return area
-
-
-def _area_of(sa: Any, near: Any, fallback: Any) -> Any:
-    from siting import data
-
-    if sa.area == "embedded":
-        return data.study_area(near).to_crs("EPSG:4326").geometry.union_all()
-    return fallback
-
-
-def _bounds_text(geom: Any) -> str:
-    if geom is None or geom.is_empty:
-        return "empty"
-    w, s, e, n = geom.bounds
-    return f"lon {w:.3f}..{e:.3f}, lat {s:.3f}..{n:.3f}"
-
-
 def _area_km2(geom: Any) -> float:
     import geopandas as gpd
 
@@ -275,10 +189,11 @@ def _check_demand_cells(scn: Any, area: Any, km2: float) -> None:
 # ----------------------------------------------------------------------------- hydrogen
 
 
-def _check_hydrogen(scn: Any) -> None:
+def _check_corridor(scn: Any) -> None:
     from siting import corridor
+    from siting.demand_kinds.trip_flows import check_nodes
 
-    sec = scn.hydrogen
+    sec = scn.corridor
     cdir = sec.corridor_dir
     if cdir is not None and not Path(cdir).is_absolute():
         cdir = scn.base_dir / cdir
@@ -287,20 +202,8 @@ def _check_hydrogen(scn: Any) -> None:
     except ScenarioError:
         raise
     except InputError as exc:
-        raise _fail(scn, ("hydrogen", "corridor_dir"), str(exc)) from None
-    known = set(C.nodes)
-    refs: list[tuple[tuple[Any, ...], str]] = []
-    refs += [(("demand_points", i, "node"), p.node) for i, p in enumerate(sec.demand_points)]
-    refs += [(("existing", i, "node"), e.node) for i, e in enumerate(sec.existing)]
-    for name in ("required", "forbidden"):
-        refs += [((name, i), n) for i, n in enumerate(getattr(sec, name))]
-    for loc, node in refs:
-        if node not in known:
-            raise _fail(
-                scn,
-                ("hydrogen", *loc),
-                f"unknown corridor node {node!r} (see data/corridor/nodes.csv)",
-            )
+        raise _fail(scn, ("corridor", "corridor_dir"), str(exc)) from None
+    check_nodes(sec, C, _file(scn))
 
 
 # ----------------------------------------------------------------------------- all
@@ -325,9 +228,11 @@ def check_scenario(scn: Any) -> Checked:
     """
     _check_readable(scn)
     n_sites = _check_site_files(scn)
+    from siting.study_area import study_area_geometry
+
     area = study_area_geometry(scn)
     km2 = _area_km2(area)
     _check_demand_cells(scn, area, km2)
-    if getattr(scn, "hydrogen", None) is not None:
-        _check_hydrogen(scn)
+    if getattr(scn, "corridor", None) is not None:
+        _check_corridor(scn)
     return Checked(n_sites=n_sites, area_km2=km2)

@@ -93,7 +93,9 @@ BASES["small_hydrogen"] = {
     **_load(DATA / "scenarios" / "hydrogen_small.yaml"),
 }
 # the extract lies 21.5 km from the corridor's G6 gateway
-BASES["small_hydrogen"]["hydrogen"]["max_snap_km"] = 30
+next(v for k, v in BASES["small_hydrogen"].items() if k in ("corridor", "hydrogen"))[
+    "max_snap_km"
+] = 30
 SMALL_BASES = ("small", "small_hydrogen")
 SITE_FILES = sorted((DATA / "sites").glob("*.csv")) + sorted((DATA / "sites").glob("*.geojson"))
 
