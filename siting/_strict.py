@@ -7,12 +7,14 @@ code:
 1. :func:`plain` walks the data first: mappings with text keys, lists, text, booleans, null and
    **finite** numbers within ±:data:`MAX_ABS` only, at most :data:`MAX_VALUES` values (aliases
    expanded, cycles refused). The first offending value is reported with its field path.
-2. :func:`validate` then validates the plain data in pydantic's **strict** mode (through JSON,
-   so that lists may fill tuple fields and text may fill path fields): a boolean is never a
-   number, text is never a number (``"5"``), a fraction is never a whole number (``2.5`` for a
-   count), ``yes`` is never a boolean in a number field. Constraints (``ge``, ``le``, ``Literal``,
-   validators) come from the schema.
-3. The first error becomes one line ``<file>: <field.path>: <what is wrong>``. A missing or
+2. :func:`validate` validates the plain data with pydantic (constraints such as ``ge``, ``le``,
+   ``Literal`` and the models' validators come from the schema; pydantic converts what YAML can
+   only write as text or lists: paths, tuples, times, enumerations);
+3. :func:`check_types` then walks the data beside the model's JSON schema and refuses every
+   value of the wrong JSON type, so that nothing is coerced: a boolean is never a number
+   (``budget_cny: yes``), text is never a number (``"5"``) or a boolean, a fraction or ``2.0``
+   is never a whole number (``plugs: 2.5``). New fields get this from their type alone.
+4. The first error becomes one line ``<file>: <field.path>: <what is wrong>``. A missing or
    unknown key is reported before errors deeper down (it is usually the cause).
 
 Models built in code (``Scenario(...)``) are not affected: strictness applies to files.
@@ -20,9 +22,10 @@ Models built in code (``Scenario(...)``) are not affected: strictness applies to
 
 from __future__ import annotations
 
-import json
+import functools
+import logging
 import math
-from collections.abc import Callable
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,7 +33,17 @@ from pydantic import BaseModel, ValidationError
 
 from siting._errors import ScenarioError
 
-__all__ = ["MAX_ABS", "MAX_VALUES", "FieldError", "error_line", "loc_text", "plain", "validate"]
+__all__ = [
+    "MAX_ABS",
+    "MAX_VALUES",
+    "FieldError",
+    "check_types",
+    "error_line",
+    "kind_of",
+    "loc_text",
+    "plain",
+    "validate",
+]
 
 #: Largest magnitude of any number in a configuration file. Money (CNY), counts, kWh or kg per
 #: day and minutes all stay far below; larger values overflow the model's arithmetic.
@@ -39,6 +52,7 @@ MAX_ABS = 1e15
 MAX_VALUES = 100_000
 
 M = TypeVar("M", bound=BaseModel)
+logger = logging.getLogger(__name__)
 
 
 class FieldError(ValueError):
@@ -227,6 +241,159 @@ def _is_member_tag(item: str) -> bool:
     return "[" in item or item in _MEMBER_TAGS or item.startswith("constrained-")
 
 
+# ----------------------------------------------------------------------------- JSON types
+
+
+@functools.lru_cache(maxsize=64)
+def _schema(model: type[BaseModel]) -> dict[str, Any] | None:
+    """The model's JSON schema (validation mode, field names), or None if it has none."""
+    try:
+        return model.model_json_schema(mode="validation", by_alias=False)
+    except Exception as exc:  # a field type without a JSON schema: lax validation only
+        logger.debug("no JSON schema for %s (%s): types checked by pydantic only", model, exc)
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def _aliases(model: type[BaseModel]) -> dict[str, dict[str, str]]:
+    """``{model name: {alias: field name}}`` for every model reachable from ``model``."""
+    out: dict[str, dict[str, str]] = {}
+    todo: list[Any] = [model]
+    seen: set[Any] = set()
+    while todo:
+        cls = todo.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        if isinstance(cls, type) and issubclass(cls, BaseModel):
+            names: dict[str, str] = {}
+            for name, f in cls.model_fields.items():
+                alias = f.validation_alias
+                choices = getattr(alias, "choices", None) or ([alias] if alias else [])
+                choices = [*choices, f.alias] if f.alias else choices
+                names.update({str(c): name for c in choices if isinstance(c, str)})
+                todo.append(f.annotation)
+            out[cls.__name__] = names
+        else:
+            todo.extend(typing.get_args(cls))
+    return out
+
+
+_WORDS = {
+    "number": "a valid number",
+    "integer": "a whole number",
+    "string": "text (in quotes if it looks like a number or true/false)",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping (key: value lines)",
+    "null": "empty",
+}
+
+
+def _is(kind: str, x: Any) -> bool:
+    if kind == "number":
+        return isinstance(x, int | float) and not isinstance(x, bool)
+    if kind == "integer":
+        return isinstance(x, int) and not isinstance(x, bool)
+    return isinstance(x, {"string": str, "boolean": bool, "null": type(None),
+                          "array": list, "object": dict}.get(kind, object))  # fmt: skip
+
+
+class _TypeCheck:
+    """Walk data and a JSON schema together; report the first value of the wrong JSON type."""
+
+    def __init__(self, schema: dict[str, Any], aliases: dict[str, dict[str, str]]) -> None:
+        self.defs = schema.get("$defs", {})
+        self.aliases = aliases
+
+    def resolve(self, s: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        name = None
+        while "$ref" in s:
+            name = s["$ref"].rsplit("/", 1)[-1]
+            s = self.defs.get(name, {})
+        return s, name or s.get("title")
+
+    def fits(self, s: dict[str, Any], x: Any) -> bool:
+        s, _ = self.resolve(s)
+        branches = s.get("anyOf") or s.get("oneOf")
+        if branches:
+            return any(self.fits(b, x) for b in branches)
+        kinds = s.get("type")
+        if kinds is None:
+            return True
+        kinds = kinds if isinstance(kinds, list) else [kinds]
+        return any(_is(k, x) for k in kinds)
+
+    def check(self, s: dict[str, Any], x: Any, loc: tuple[Any, ...]) -> None:
+        s, name = self.resolve(s)
+        branches = s.get("anyOf") or s.get("oneOf")
+        if branches:
+            for b in branches:
+                if self.fits(b, x):
+                    return self.check(b, x, loc)
+            expected = [self.resolve(b)[0].get("type") for b in branches]
+            expected = [e for e in expected if isinstance(e, str) and e != "null"] or ["null"]
+            raise FieldError(loc, self.wrong(expected[0], x))
+        for sub in s.get("allOf", []):
+            self.check(sub, x, loc)
+        kinds = s.get("type")
+        if kinds is not None:
+            kinds = kinds if isinstance(kinds, list) else [kinds]
+            if not any(_is(k, x) for k in kinds):
+                raise FieldError(loc, self.wrong(kinds[0], x))
+        if isinstance(x, dict):
+            self.check_object(s, name, x, loc)
+        elif isinstance(x, list):
+            prefix = s.get("prefixItems") or []
+            for i, v in enumerate(x):
+                item = prefix[i] if i < len(prefix) else s.get("items")
+                if isinstance(item, dict):
+                    self.check(item, v, (*loc, i))
+
+    def check_object(
+        self, s: dict[str, Any], name: str | None, x: dict[str, Any], loc: tuple[Any, ...]
+    ) -> None:
+        props = s.get("properties", {})
+        alias = self.aliases.get(name or "", {})
+        extra = s.get("additionalProperties")
+        for k, v in x.items():
+            sub = props.get(k) or props.get(alias.get(k, ""))
+            if sub is None and isinstance(extra, dict):
+                sub = extra
+            if sub is not None:
+                self.check(sub, v, (*loc, k))
+
+    @staticmethod
+    def wrong(kind: str, x: Any) -> str:
+        msg = f"must be {_WORDS.get(kind, kind)}"
+        if kind == "integer" and isinstance(x, float) and not x.is_integer():
+            msg += ", not a fraction"
+        if not isinstance(x, dict | list):
+            msg += f" (got {_show(x)})"
+        return msg
+
+
+def check_types(model: type[BaseModel], data: Any, file: str | Path, prefix: tuple = ()) -> None:
+    """Refuse data whose JSON types do not match ``model``'s schema (no coercion at all).
+
+    A boolean is not a number, text is not a number or a boolean, a fraction or ``2.0`` is not
+    a whole number. Pydantic's own (lax) validation then converts what is legitimately written
+    as text or lists in YAML: paths, tuples, times, enumerations.
+
+    Raises
+    ------
+    ScenarioError
+        One line naming the file and the field.
+    """
+    schema = _schema(model)
+    if schema is None:
+        return
+    try:
+        _TypeCheck(schema, _aliases(model)).check(schema, data, ())
+    except FieldError as exc:
+        raise ScenarioError(error_line(file, (*prefix, *exc.loc), exc.msg)) from None
+
+
 def validate(
     model: type[M],
     data: Any,
@@ -234,7 +401,6 @@ def validate(
     file: str | Path,
     context: dict[str, Any] | None = None,
     prefix: tuple[Any, ...] = (),
-    checked: Callable[[Any], Any] | None = None,
 ) -> M:
     """Validate file data strictly against ``model`` (see the module docstring).
 
@@ -248,9 +414,7 @@ def validate(
     context : dict, optional
         Passed to pydantic validators (e.g. ``base_dir`` for relative paths).
     prefix : tuple
-        Field path of ``data`` inside the file (``("hydrogen",)`` for a section).
-    checked : callable, optional
-        Applied to the plain data before validation (for loaders that need to look first).
+        Field path of ``data`` inside the file (``("corridor",)`` for a section).
 
     Returns
     -------
@@ -262,13 +426,14 @@ def validate(
         One line ``<file>: <field.path>: <what is wrong>``.
     """
     data = plain(data, file, prefix)
-    if checked is not None:
-        data = checked(data)
-    text = json.dumps(data, allow_nan=False, ensure_ascii=False)
     try:
-        return model.model_validate_json(text, strict=True, context=context)
+        obj = model.model_validate(data, context=context)
     except ValidationError as exc:
         errs = exc.errors(include_url=False)
         err = min(errs, key=lambda e: e["type"] not in ("missing", "extra_forbidden"))
+        if err["type"] not in ("missing", "extra_forbidden"):
+            check_types(model, data, file, prefix)  # a wrong type is the likelier cause
         loc, msg = _message(err)
         raise ScenarioError(error_line(file, (*prefix, *loc), msg)) from None
+    check_types(model, data, file, prefix)
+    return obj

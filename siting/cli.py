@@ -244,10 +244,21 @@ def validate(
         + (f"; {n_sites} sites in files" if scn.candidates.site_files else "")
     )
     if prepared is not None:
-        text += (
-            f"; prepared {len(prepared.candidates)} candidates, {len(prepared.demand)} demand cells"
-        )
+        text += "; prepared " + _prepared_text(prepared)
     out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _prepared_text(prepared: Any) -> str:
+    """What ``validate`` prepared: candidates, demand cells, corridor trips and stations."""
+    parts = []
+    if prepared.candidates is not None:
+        parts.append(f"{len(prepared.candidates)} candidates")
+    if prepared.demand is not None:
+        parts.append(f"{len(prepared.demand)} demand cells")
+    tf = getattr(prepared, "trip_flows", None)
+    if tf is not None:
+        parts.append(f"{len(tf.trip_table)} corridor trips, {len(tf.candidates)} corridor sites")
+    return ", ".join(parts) or "nothing to prepare"
 
 
 @data_app.command("build")

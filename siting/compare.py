@@ -1073,6 +1073,24 @@ control); each site is coloured by the smallest budget (earliest phase) that bui
 # ----------------------------------------------------------------------------- CLI
 
 
+def _checked_inputs(
+    scenario: Path, out: Path, budgets: str | None, nested: bool, phases: bool
+) -> Any:
+    """Every input of ``siting compare`` checked before any work: flags, --out, scenario."""
+    from siting._outpath import check_output_dir
+    from siting.inputs import check_scenario
+    from siting.scenario import load_scenario
+
+    if budgets is not None:
+        parse_budgets(budgets)  # bad budgets fail before anything is read or written
+    check_output_dir(out, "--out")  # an impossible --out fails before any budget is solved
+    check_out_dir(out)
+    scn = load_scenario(scenario)
+    check_scenario(scn)
+    _plan_sweep(scn, budgets, nested, phases)
+    return scn
+
+
 def compare_command(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
     out: Annotated[
@@ -1113,22 +1131,8 @@ def compare_command(
     from siting._cli_common import setup_logging
 
     setup_logging(verbose)  # without --verbose, warnings show only after success
-    from siting.scenario import load_scenario
-
-    try:
-        if budgets is not None:
-            parse_budgets(budgets)  # bad budgets fail before anything is read or written
-        from siting._outpath import check_output_dir
-        from siting.inputs import check_scenario
-
-        check_output_dir(out, "--out")  # an impossible --out fails before any budget is solved
-        check_out_dir(out)
-        scn = load_scenario(scenario)
-        check_scenario(scn)
-        _plan_sweep(scn, budgets, nested, phases)
-    except SitingError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    # SitingError ends the command with one line (siting._flags.OneLineErrorsGroup)
+    scn = _checked_inputs(scenario, out, budgets, nested, phases)
 
     def show(done: int, total: int, label: str, plan: Plan) -> None:
         m = _metrics(plan)
