@@ -1073,8 +1073,16 @@ control); each site is coloured by the smallest budget (earliest phase) that bui
 # ----------------------------------------------------------------------------- CLI
 
 
+_SCHEDULER = re.compile(r"^(?:(?:tcp|tls|inproc|ucx|ws|wss)://\S+|[\w.\-]+:\d{1,5})$")
+
+
 def _checked_inputs(
-    scenario: Path, out: Path, budgets: str | None, nested: bool, phases: bool
+    scenario: Path,
+    out: Path,
+    budgets: str | None,
+    nested: bool,
+    phases: bool,
+    scheduler: str | None = None,
 ) -> Any:
     """Every input of ``siting compare`` checked before any work: flags, --out, scenario."""
     from siting._outpath import check_output_dir
@@ -1083,6 +1091,10 @@ def _checked_inputs(
 
     if budgets is not None:
         parse_budgets(budgets)  # bad budgets fail before anything is read or written
+    if scheduler is not None and not _SCHEDULER.match(scheduler):
+        raise SitingError(
+            f"--scheduler: {scheduler[:40]!r} is not a scheduler address (e.g. tcp://host:8786)"
+        )
     check_output_dir(out, "--out")  # an impossible --out fails before any budget is solved
     check_out_dir(out)
     scn = load_scenario(scenario)
@@ -1132,7 +1144,7 @@ def compare_command(
 
     setup_logging(verbose)  # without --verbose, warnings show only after success
     # SitingError ends the command with one line (siting._flags.OneLineErrorsGroup)
-    scn = _checked_inputs(scenario, out, budgets, nested, phases)
+    scn = _checked_inputs(scenario, out, budgets, nested, phases, scheduler)
 
     def show(done: int, total: int, label: str, plan: Plan) -> None:
         m = _metrics(plan)
