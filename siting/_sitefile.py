@@ -149,9 +149,12 @@ def _csv_rows(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
         missing = [c for c in ("lon", "lat") if c not in names]
         if missing:
             got = ", ".join(repr(n) for n in names[:6])
+            hint = ""
+            if len(names) == 1 and any(sep in names[0] for sep in ";\t|"):
+                hint = "; columns must be separated by commas"
             raise InputError(
                 f"{path}: line {reader.line_num}: header lacks column(s) {', '.join(missing)} "
-                f"(need lon, lat, name; got {got})"
+                f"(need lon, lat, name; got {got}{hint})"
             )
         rows = []
         for fields in reader:

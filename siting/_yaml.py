@@ -284,7 +284,9 @@ def load_yaml_text(text: str, file: str | Path = "<yaml>") -> Any:
     except RecursionError:  # pragma: no cover - the composer's depth limit comes first
         raise ScenarioError(f"{file}: nested too deeply") from None
     except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
-        raise ScenarioError(f"{file}: cannot read: {type(exc).__name__}: {exc}") from None
+        raise ScenarioError(
+            f"{file}: a tagged YAML value does not fit its tag ({type(exc).__name__}: {exc})"
+        ) from None
     finally:
         if loader is not None:
             loader.dispose()
