@@ -41,6 +41,8 @@ KINDS = ("fast_charger", "hydrogen")
 STATUSES = ("optional", "required", "forbidden", "built")
 #: Most existing plugs a site in a file may declare.
 MAX_PLUGS = 10_000
+#: Largest grid connection a site in a file may declare (kW; 1 GW).
+MAX_CONNECTION_KW = 1e6
 #: Largest site file read (bytes).
 MAX_BYTES = 64 << 20
 #: Most sites in one file.
@@ -122,6 +124,16 @@ def _plugs(value: Any, where: str) -> int:
     if not 0 <= v <= MAX_PLUGS:
         raise InputError(f"{where}: {v:g} is out of range (0..{MAX_PLUGS})")
     return int(v)
+
+
+def _optional_kw(value: Any, where: str) -> float:
+    """An optional power limit (kW): NaN where not given, else a finite number in range."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return math.nan
+    v = _number(value, where)
+    if not 0 <= v <= MAX_CONNECTION_KW:
+        raise InputError(f"{where}: {v:g} kW is out of range (0..{MAX_CONNECTION_KW:g})")
+    return v
 
 
 def _choice(value: Any, allowed: tuple[str, ...], where: str) -> str | None:
@@ -327,8 +339,8 @@ def read_site_table(path: str | Path) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ``id, name, lon, lat, kind, status, plugs``; coordinates as in the file (degrees; a
-        GCJ-02 file is converted by the caller).
+        ``id, name, lon, lat, kind, status, plugs, connection_kw_max`` (kW, NaN where not
+        given); coordinates as in the file (degrees; a GCJ-02 file is converted by the caller).
 
     Raises
     ------
@@ -347,7 +359,8 @@ def read_site_table(path: str | Path) -> pd.DataFrame:
     else:
         raw = _geojson_rows(path, text)
     ids: list[str] = []
-    out: dict[str, list[Any]] = {c: [] for c in ("name", "lon", "lat", "kind", "status", "plugs")}
+    columns = ("name", "lon", "lat", "kind", "status", "plugs", "connection_kw_max")
+    out: dict[str, list[Any]] = {c: [] for c in columns}
     seen: dict[str, str] = {}
     for i, (where, row) in enumerate(raw):
         at = f"{path}: {where}"
@@ -363,6 +376,9 @@ def read_site_table(path: str | Path) -> pd.DataFrame:
         out["kind"].append(_choice(row.get("kind"), KINDS, f"{at}kind"))
         out["status"].append(_choice(row.get("status"), STATUSES, f"{at}status"))
         out["plugs"].append(_plugs(row.get("plugs"), f"{at}plugs"))
+        out["connection_kw_max"].append(
+            _optional_kw(row.get("connection_kw_max"), f"{at}connection_kw_max")
+        )
     lon = np.asarray(out["lon"], dtype=float)
     lat = np.asarray(out["lat"], dtype=float)
     return pd.DataFrame(
@@ -374,6 +390,7 @@ def read_site_table(path: str | Path) -> pd.DataFrame:
             "kind": pd.Series(out["kind"], dtype=object),
             "status": pd.Series(out["status"], dtype=object),
             "plugs": np.asarray(out["plugs"], dtype=np.int64),
+            "connection_kw_max": np.asarray(out["connection_kw_max"], dtype=float),
         }
     )
 

@@ -51,6 +51,7 @@ COLUMNS = [
     "kwh_per_plug_day",
     "max_plugs",
     "existing_plugs",
+    "connection_kw_max",
     "status",
     "snap_m",
 ]
@@ -230,8 +231,8 @@ def read_site_file(path: str | Path, *, crs: str = "WGS84") -> pd.DataFrame:
     ----------
     path
         ``.csv`` with columns ``lon``, ``lat``, ``name`` and optional ``id``, ``kind``,
-        ``status``, ``plugs``; or ``.geojson`` / ``.json`` with Point features whose properties
-        hold the same optional fields.
+        ``status``, ``plugs``, ``connection_kw_max`` (kW); or ``.geojson`` / ``.json`` with Point
+        features whose properties hold the same optional fields.
     crs
         ``"WGS84"`` or ``"GCJ-02"`` (converted to WGS84 with :func:`gcj02_to_wgs84`).
 
@@ -239,7 +240,8 @@ def read_site_file(path: str | Path, *, crs: str = "WGS84") -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``id`` (str), ``name``, ``lon``, ``lat`` (WGS84 degrees), ``kind``, ``status`` (None where
-        the file gives none), ``plugs`` (existing plugs, 0 where not given).
+        the file gives none), ``plugs`` (existing plugs, 0 where not given),
+        ``connection_kw_max`` (kW, NaN where not given).
 
     Raises
     ------
@@ -262,6 +264,58 @@ def read_site_file(path: str | Path, *, crs: str = "WGS84") -> pd.DataFrame:
 # ----------------------------------------------------------------------------- assembly
 
 
+def check_built_connections(
+    table: pd.DataFrame, site_file: Any, costs: Any, default_kw: float | None
+) -> None:
+    """Plugs already built in a site file must fit their grid connection (one-line InputError).
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`read_site_file`.
+    site_file : SiteFile
+        Its scenario entry (``path``, ``kind``, ``status``).
+    costs : Costs
+        The scenario's costs (``plug_kw`` per kind).
+    default_kw : float or None
+        The scenario's ``grid.connection_kw_max`` (None: no limit).
+    """
+    kind = table["kind"].where(table["kind"].notna(), site_file.kind)
+    plug_kw = np.array([getattr(getattr(costs, k, None), "plug_kw", 0.0) or 0.0 for k in kind])
+    df = pd.DataFrame({
+        "site_id": table["id"], "name": table["name"], "existing_plugs": table["plugs"],
+        "plug_kw": plug_kw, "_file": str(site_file.path), "_row": np.arange(1, len(table) + 1),
+        "_conn_given": table["connection_kw_max"].notna(),
+        "connection_kw_max": table["connection_kw_max"].fillna(
+            float("inf") if default_kw is None else float(default_kw)
+        ),
+    })  # fmt: skip
+    _check_connection(df, float("inf") if default_kw is None else float(default_kw))
+
+
+def _check_connection(df: pd.DataFrame, default_kw: float) -> None:
+    """Plugs already built must fit their site's grid connection (else one-line InputError)."""
+    draw = df["existing_plugs"].to_numpy(float) * df["plug_kw"].to_numpy(float)
+    over = draw - df["connection_kw_max"].to_numpy(float)
+    bad = np.flatnonzero(over > 1e-9)
+    if not bad.size:
+        return
+    i = int(bad[0])
+    r = df.iloc[i]
+    own = "_file" in df and isinstance(r.get("_file"), str)
+    where = f"{r['_file']}: row {int(r['_row'])}" if own else "candidates"
+    field = (
+        "connection_kw_max"
+        if bool(r["_conn_given"])
+        else "connection_kw_max (the scenario's default grid.connection_kw_max)"
+    )
+    raise InputError(
+        f"{where} ({r['name'] or r['site_id']}): {int(r['existing_plugs'])} built plugs × "
+        f"{r['plug_kw']:g} kW = {draw[i]:g} kW > {field} {r['connection_kw_max']:g} kW "
+        f"({over[i]:g} kW over)"
+    )
+
+
 def build_candidates(
     G: nx.MultiDiGraph,
     *,
@@ -276,6 +330,7 @@ def build_candidates(
     forbidden: Iterable[str] = (),
     area: Any = None,
     arrays: network.GraphArrays | None = None,
+    connection_kw_max: float = float("inf"),
 ) -> gpd.GeoDataFrame:
     """All candidate sites with costs, statuses and graph nodes.
 
@@ -301,6 +356,9 @@ def build_candidates(
         Study-area polygon (WGS84); generated and OSM candidates outside it are dropped.
     arrays
         :func:`siting.network.graph_arrays` of ``G`` if already computed.
+    connection_kw_max
+        Default grid connection limit of a site (kW; inf = none); a site file's
+        ``connection_kw_max`` column overrides it per site (:mod:`siting.grid`).
 
     Returns
     -------
@@ -401,8 +459,11 @@ def build_candidates(
                     "lat": table["lat"].to_numpy(),
                     "status": status.to_numpy(),
                     "existing_plugs": table["plugs"].to_numpy(),
+                    "connection_kw_max": table["connection_kw_max"].to_numpy(),
                     "node": node,
                     "snap_m": dist,
+                    "_file": str(sf.path),
+                    "_row": np.arange(1, len(table) + 1),
                 }
             )
         )
@@ -439,6 +500,12 @@ def build_candidates(
         df.loc[sel, "kwh_per_plug_day"] = float(cost.kwh_per_plug_day)
         df.loc[sel, "max_plugs"] = int(cost.max_plugs)
     df.loc[built, "fixed_cost_cny"] = 0.0  # already paid for
+    if "connection_kw_max" not in df:
+        df["connection_kw_max"] = np.nan
+    conn = pd.to_numeric(df["connection_kw_max"], errors="coerce")
+    df["_conn_given"] = conn.notna().to_numpy()
+    df["connection_kw_max"] = conn.fillna(connection_kw_max).astype(float)
+    _check_connection(df, connection_kw_max)
     df["node"] = df["node"].astype(np.int64)
     df["existing_plugs"] = df["existing_plugs"].astype(np.int64)
     df["max_plugs"] = np.maximum(df["max_plugs"].astype(np.int64), df["existing_plugs"])

@@ -98,6 +98,24 @@ def _check_inputs(scn: Any) -> Any:
     return check_scenario(scn)
 
 
+def _queue_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
+    """Result-table rows for the service level reached and the limit that binds."""
+    rows: list[tuple[str, str]] = []
+    lv = s.get("service_level")
+    if lv:
+        target = {"p_wait": f"P(wait) ≤ {lv.get('alpha')}",
+                  "mean_wait": f"mean wait ≤ {lv.get('max_mean_wait_min')} min",
+                  "daily_energy": f"{lv.get('kwh_per_plug_day')} kWh per plug per day"}  # fmt: skip
+        got = ""
+        if lv.get("p_wait_max") is not None:
+            got = (f"; worst site P(wait) {lv['p_wait_max']:.3f}, mean wait ≤ "
+                   f"{lv.get('mean_wait_min_max') or 0:.1f} min")  # fmt: skip
+        rows.append(("plug sizing", f"{target.get(lv.get('rule'), lv.get('rule'))}{got}"))
+    if s.get("binding_limit"):
+        rows.append(("binding limit", f"{s['binding_limit']}: {s.get('binding_limit_detail', '')}"))
+    return rows
+
+
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
 
 
@@ -182,6 +200,7 @@ def _print_result(plan: Any, target: Path, written: Any, stages: dict[str, float
             ("within reach",
              f"{s.get('demand_reachable_share', 0):.1%} (≤ {s['max_travel_min']} min)"),
         ]  # fmt: skip
+    rows += _queue_rows(s)
     if s.get("flow_refuelled_share") is not None:
         rows.append(("flow refuelled", f"{s['flow_refuelled_share']:.1%} of "
                      f"{s.get('trips_flow_per_day', 0):,.0f} trips/day (round trips)"))  # fmt: skip

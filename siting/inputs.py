@@ -12,7 +12,8 @@ is one line ``<file>: <field or place>: <what is wrong>`` (or ``<flag>: <what is
    read and checked completely (:mod:`siting._sitefile`); the study area is built as the run
    builds it (polygon file, bbox, districts) and must be a non-empty polygon that overlaps
    Beijing's districts and holds demand cells; ids in ``required`` / ``forbidden`` and the
-   kinds of sites in files must make sense; corridor nodes must exist.
+   kinds of sites in files must make sense; plugs already built must fit their grid
+   connection; the substation file is read; corridor nodes must exist.
 3. **Output paths** (:func:`siting._outpath.check_output_dir`): creatable before solving.
 4. **Command-line flags** (:mod:`siting._flags`, :mod:`siting._budgets`): one line naming the
    flag, never a usage box.
@@ -116,7 +117,7 @@ def _check_readable(scn: Any) -> None:
 
 
 def _check_site_files(scn: Any) -> int:
-    from siting._sitefile import read_site_table
+    from siting import candidates
 
     c = scn.candidates
     seen: dict[str, str] = {}
@@ -127,7 +128,11 @@ def _check_site_files(scn: Any) -> int:
         first = files.setdefault(Path(sf.path).resolve(), i)
         if first != i:
             raise _fail(scn, (*where, "path"), f"{sf.path} is already site_files[{first}]")
-        table = read_site_table(sf.path)
+        table = candidates.read_site_file(sf.path, crs=sf.crs)
+        grid = getattr(scn, "grid", None)
+        candidates.check_built_connections(
+            table, sf, scn.costs, getattr(grid, "connection_kw_max", None)
+        )
         n += len(table)
         kinds = table["kind"].where(table["kind"].notna(), sf.kind)
         for sid, kind in zip(table["id"], kinds, strict=True):
@@ -226,7 +231,10 @@ def check_scenario(scn: Any) -> Checked:
     SitingError
         One line naming the file and field (or the data file, line and column).
     """
+    from siting import sizing
+
     _check_readable(scn)
+    sizing.read_scenario_substations(scn)
     n_sites = _check_site_files(scn)
     from siting.study_area import study_area_geometry
 

@@ -711,6 +711,25 @@ L.control.scale({imperial: false, maxWidth: 150}).addTo({{ this._parent.get_name
     )
 
 
+def _queue_legend_note(plan: Plan) -> str:
+    """Legend text for the sites' queue and grid fields (issue 9 output contract)."""
+    level = (plan.summary or {}).get("service_level") or {}
+    target = ""
+    if level.get("rule") == "p_wait":
+        target = f" (plugs sized so that it is ≤ {fmt_num(level.get('alpha'), 2)})"
+    elif level.get("rule") == "mean_wait":
+        w = fmt_num(level.get("max_mean_wait_min"), 2)
+        target = f" (plugs sized so that the mean wait is ≤ {w} min)"
+    peak = level.get("peak_hour")
+    when = f"; busiest hour overall {int(peak):02d}:00" if peak is not None else ""
+    return (
+        '<div class="note">Waiting, at each site\'s busiest hour (M/M/c queue): P(wait) = chance '
+        f"that every plug is busy when a vehicle arrives{target}; mean wait in minutes; arrivals "
+        f"per hour and minutes per session{when}. Plugs: new / already built; connection kW: "
+        "plugs × rated kW used / allowed.</div>"
+    )
+
+
 def _legend_html(
     plan: Plan,
     demand: dict[str, Any] | None,
@@ -758,6 +777,7 @@ def _legend_html(
                 "hydrogen station (size grows with kg/day; the capacity is written under it)</div>"
             )
         rows.append('<div class="note">Click a site for plugs, cost and demand served.</div>')
+        rows.append(_queue_legend_note(plan))
     if trips is not None:
         rows.append("<h4>Trips, width ∝ vehicles/day</h4>")
         rows.append(

@@ -85,6 +85,16 @@ SITE_COLUMNS = (
     "demand_served",
     "source",
 )
+#: Queue and grid columns of every site (issue 9 output contract): plugs new / already built,
+#: session arrivals per hour and mean session minutes at the site's busiest hour, Erlang C
+#: probability of waiting and mean wait (minutes) then, utilisation (busy share of the plugs in
+#: that hour), connection kW used (plugs × rated kW) and allowed. Null where not modelled.
+QUEUE_COLUMNS = (
+    "plugs_new", "plugs_existing", "peak_arrivals_per_h", "service_min", "p_wait",
+    "mean_wait_min", "utilisation", "connection_kw", "connection_kw_max",
+)  # fmt: skip
+_QUEUE_ROUND = {"peak_arrivals_per_h": 6, "service_min": 6, "p_wait": 9, "mean_wait_min": 6,
+                "utilisation": 9, "connection_kw": 3, "connection_kw_max": 3}  # fmt: skip
 HYDROGEN_COLUMNS = ("size_kg_per_day", "trips_served")
 _ROUND = {"capacity_kw": 3, "cost_cny": 2, "demand_served": 3, "size_kg_per_day": 3}
 
@@ -195,7 +205,7 @@ def site_records(plan: Plan) -> list[dict[str, Any]]:
     Returns
     -------
     list of dict
-        One dict per site: :data:`SITE_COLUMNS`, for hydrogen sites also
+        One dict per site: :data:`SITE_COLUMNS`, :data:`QUEUE_COLUMNS`, for hydrogen sites also
         :data:`HYDROGEN_COLUMNS`, then ``lon``, ``lat`` (degrees, 6 decimals).
     """
     sites = plan.sites
@@ -219,6 +229,9 @@ def site_records(plan: Plan) -> list[dict[str, Any]]:
         for col in ("capacity_kw", "cost_cny", "demand_served"):
             rec[col] = _num(getattr(row, col, None), _ROUND[col])
         rec["source"] = _str(getattr(row, "source", None))
+        for col in QUEUE_COLUMNS:
+            v = _num(getattr(row, col, None), _QUEUE_ROUND.get(col))
+            rec[col] = round(v) if col in ("plugs_new", "plugs_existing") and v is not None else v
         if kind == "hydrogen":
             rec["size_kg_per_day"] = _num(getattr(row, "size_kg_per_day", None), 3)
             trips = _num(getattr(row, "trips_served", None), 3)
@@ -246,7 +259,7 @@ def sites_geojson(plan: Plan) -> dict[str, Any]:
 
 def sites_csv(plan: Plan) -> str:
     """``sites.csv`` text (header + one row per site; empty cells for unknown values)."""
-    cols = [*SITE_COLUMNS, *HYDROGEN_COLUMNS, "lon", "lat"]
+    cols = [*SITE_COLUMNS, *QUEUE_COLUMNS, *HYDROGEN_COLUMNS, "lon", "lat"]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n", extrasaction="ignore")
     w.writeheader()

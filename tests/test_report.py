@@ -15,7 +15,7 @@ from siting import report
 from siting._errors import InputError
 
 SITE_PROPS = {"site_id", "kind", "name", "plugs", "capacity_kw", "cost_cny", "demand_served",
-              "source"}  # fmt: skip
+              "source", *report.QUEUE_COLUMNS}  # fmt: skip
 
 
 def _strict_json(path: Path):
