@@ -254,10 +254,28 @@ def _schema(model: type[BaseModel]) -> dict[str, Any] | None:
         return None
 
 
+_RAW_MODES = ("before", "wrap", "plain")
+
+
+def _raw_fields(cls: type[BaseModel]) -> set[str]:
+    """Fields whose raw input a validator reads first (their JSON type is the validator's
+    business, not the schema's): ``mode="before"/"wrap"/"plain"`` validators and
+    ``BeforeValidator``-style annotations."""
+    raw: set[str] = set()
+    for dec in cls.__pydantic_decorators__.field_validators.values():
+        if dec.info.mode in _RAW_MODES:
+            raw.update(cls.model_fields if "*" in dec.info.fields else dec.info.fields)
+    for name, f in cls.model_fields.items():
+        if any(type(m).__name__ in ("BeforeValidator", "WrapValidator", "PlainValidator")
+               for m in f.metadata):  # fmt: skip
+            raw.add(name)
+    return raw
+
+
 @functools.lru_cache(maxsize=64)
-def _aliases(model: type[BaseModel]) -> dict[str, dict[str, str]]:
-    """``{model name: {alias: field name}}`` for every model reachable from ``model``."""
-    out: dict[str, dict[str, str]] = {}
+def _aliases(model: type[BaseModel]) -> dict[str, tuple[dict[str, str], set[str]]]:
+    """``{model name: ({alias: field name}, raw fields)}`` for every model reachable."""
+    out: dict[str, tuple[dict[str, str], set[str]]] = {}
     todo: list[Any] = [model]
     seen: set[Any] = set()
     while todo:
@@ -273,12 +291,13 @@ def _aliases(model: type[BaseModel]) -> dict[str, dict[str, str]]:
                 choices = [*choices, f.alias] if f.alias else choices
                 names.update({str(c): name for c in choices if isinstance(c, str)})
                 todo.append(f.annotation)
-            out[cls.__name__] = names
+            out[cls.__name__] = (names, _raw_fields(cls))
         else:
             todo.extend(typing.get_args(cls))
     return out
 
 
+_SCALARS = ("number", "integer", "string", "boolean")
 _WORDS = {
     "number": "a valid number",
     "integer": "a whole number",
@@ -302,7 +321,9 @@ def _is(kind: str, x: Any) -> bool:
 class _TypeCheck:
     """Walk data and a JSON schema together; report the first value of the wrong JSON type."""
 
-    def __init__(self, schema: dict[str, Any], aliases: dict[str, dict[str, str]]) -> None:
+    def __init__(
+        self, schema: dict[str, Any], aliases: dict[str, tuple[dict[str, str], set[str]]]
+    ) -> None:
         self.defs = schema.get("$defs", {})
         self.aliases = aliases
 
@@ -325,6 +346,11 @@ class _TypeCheck:
         return any(_is(k, x) for k in kinds)
 
     def check(self, s: dict[str, Any], x: Any, loc: tuple[Any, ...]) -> None:
+        """Refuse a scalar of the wrong JSON type where the schema wants a scalar.
+
+        Containers of the wrong shape are left to pydantic (a model may take a shorthand through
+        a validator, e.g. ``sizing: service_level``; pydantic refuses what it cannot take).
+        """
         s, name = self.resolve(s)
         branches = s.get("anyOf") or s.get("oneOf")
         if branches:
@@ -333,14 +359,18 @@ class _TypeCheck:
                     return self.check(b, x, loc)
             expected = [self.resolve(b)[0].get("type") for b in branches]
             expected = [e for e in expected if isinstance(e, str) and e != "null"] or ["null"]
-            raise FieldError(loc, self.wrong(expected[0], x))
+            if expected[0] in _SCALARS and not isinstance(x, dict | list):
+                raise FieldError(loc, self.wrong(expected[0], x))
+            return None
         for sub in s.get("allOf", []):
             self.check(sub, x, loc)
         kinds = s.get("type")
         if kinds is not None:
             kinds = kinds if isinstance(kinds, list) else [kinds]
             if not any(_is(k, x) for k in kinds):
-                raise FieldError(loc, self.wrong(kinds[0], x))
+                if kinds[0] in _SCALARS and not isinstance(x, dict | list):
+                    raise FieldError(loc, self.wrong(kinds[0], x))
+                return None
         if isinstance(x, dict):
             self.check_object(s, name, x, loc)
         elif isinstance(x, list):
@@ -349,15 +379,19 @@ class _TypeCheck:
                 item = prefix[i] if i < len(prefix) else s.get("items")
                 if isinstance(item, dict):
                     self.check(item, v, (*loc, i))
+        return None
 
     def check_object(
         self, s: dict[str, Any], name: str | None, x: dict[str, Any], loc: tuple[Any, ...]
     ) -> None:
         props = s.get("properties", {})
-        alias = self.aliases.get(name or "", {})
+        alias, raw = self.aliases.get(name or "", ({}, set()))
         extra = s.get("additionalProperties")
         for k, v in x.items():
-            sub = props.get(k) or props.get(alias.get(k, ""))
+            field_name = k if k in props else alias.get(k, "")
+            if field_name in raw:
+                continue  # a validator reads this field's raw value
+            sub = props.get(field_name)
             if sub is None and isinstance(extra, dict):
                 sub = extra
             if sub is not None:

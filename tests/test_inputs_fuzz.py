@@ -774,7 +774,7 @@ def test_command_lines_give_ok_or_one_line(command, flags, drop_value):
         os.chdir(work)
         try:
             names = ("missing.yaml", "SCENARIO", "--out", "command", "argument")
-            names += tuple(f for f, _ in flags)
+            names += tuple(f for f, _ in flags) + tuple(v for _, v in flags if v)
             res = check_cli(args, work, names)
         finally:
             os.chdir(cwd)
