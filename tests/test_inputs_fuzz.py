@@ -175,7 +175,10 @@ def _check_rule(
     if res.exit_code == 2:
         assert err.endswith("\n") and err.count("\n") == 1, f"not one line: {err!r}"
         assert err.startswith("error: "), err
-        assert any(n in err for n in names), f"names none of {names}: {err!r}"
+        named = err.removeprefix("error: ").split(": ", 1)[0]
+        assert any(n in err for n in names) or Path(named).is_file(), (
+            f"names neither a file nor one of {names}: {err!r}"
+        )
         assert after == before, f"files left behind: {sorted(after - before)}"
         if out is not None:
             assert not out.exists(), f"output folder left behind: {out}"
