@@ -98,8 +98,10 @@ BASES["small_hydrogen"] = {
 next(v for k, v in BASES["small_hydrogen"].items() if k in ("corridor", "hydrogen"))[
     "max_snap_km"
 ] = 30
-SMALL_BASES = ("small", "small_hydrogen")
+SMALL_BASES = ("small", "small_hydrogen", "small_grid")
 SITE_FILES = sorted((DATA / "sites").glob("*.csv")) + sorted((DATA / "sites").glob("*.geojson"))
+#: Substation / feeder-zone files (``grid.substations``), mutated like site files.
+GRID_FILES = sorted((DATA / "grid").glob("*.geojson")) + sorted((DATA / "grid").glob("*.csv"))
 
 
 # ----------------------------------------------------------------------------- running
@@ -702,6 +704,23 @@ def test_mutated_site_files_validate_to_ok_or_one_line(data, site):
         scn = work / "scenario.yaml"
         scn.write_text(dump_yaml(_with_file("small", point)), encoding="utf-8")
         check_validate(scn, work, (str(scn), str(sites)), deep=True)
+
+
+@_settings(60)
+@given(data=st.data(), grid_file=st.sampled_from(GRID_FILES))
+def test_mutated_substation_files_validate_to_ok_or_one_line(data, grid_file):
+    raw = site_bytes(data.draw, grid_file)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        subs = work / f"substations{grid_file.suffix}"
+        subs.write_bytes(raw)
+
+        def point(t: Any) -> None:
+            t.setdefault("grid", {})["substations"] = {"path": str(subs)}
+
+        scn = work / "scenario.yaml"
+        scn.write_text(dump_yaml(_with_file("small_grid", point)), encoding="utf-8")
+        check_validate(scn, work, (str(scn), str(subs)), deep=True)
 
 
 @_settings(40)
