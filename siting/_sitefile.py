@@ -34,6 +34,7 @@ __all__ = [
     "MAX_PLUGS",
     "STATUSES",
     "read_area_file",
+    "read_feature_collection",
     "read_site_table",
 ]
 
@@ -262,7 +263,8 @@ def _check_crs(path: Path, gj: dict[str, Any]) -> None:
         )
 
 
-def _geojson_rows(path: Path, text: str) -> list[tuple[str, dict[str, Any]]]:
+def _features(path: Path, text: str, what: str) -> list[tuple[str, dict[str, Any]]]:
+    """``(where, feature)`` of a GeoJSON FeatureCollection (or one Feature), shapes checked."""
     gj = _load_json(path, text)
     if not isinstance(gj, dict):
         raise InputError(
@@ -272,29 +274,66 @@ def _geojson_rows(path: Path, text: str) -> list[tuple[str, dict[str, Any]]]:
     kind = gj.get("type")
     if kind == "Feature":
         features: Any = [gj]
-        prefix = "(feature)"
     elif kind == "FeatureCollection":
         features = gj.get("features")
-        prefix = "features"
         if not isinstance(features, list):
             raise InputError(f"{path}: features: must be a list, not {_type_name(features)}")
     else:
         raise InputError(
-            f"{path}: type: must be 'FeatureCollection' (of Point features), got {kind!r}"
+            f"{path}: type: must be 'FeatureCollection' (of {what} features), got {kind!r}"
         )
     if len(features) > MAX_ROWS:
-        raise InputError(f"{path}: more than {MAX_ROWS} sites")
-    rows = []
+        raise InputError(f"{path}: more than {MAX_ROWS} features")
+    out = []
     for i, f in enumerate(features):
-        where = f"{prefix}[{i}]" if prefix == "features" else prefix
+        where = f"features[{i}]" if kind == "FeatureCollection" else "(feature)"
         if not isinstance(f, dict) or f.get("type") != "Feature":
             got = f.get("type") if isinstance(f, dict) else _type_name(f)
             raise InputError(f"{path}: {where}: must be a Feature object (got {got!r})")
-        geom = f.get("geometry")
-        if not isinstance(geom, dict):
+        if not isinstance(f.get("geometry"), dict):
             raise InputError(
-                f"{path}: {where}.geometry: must be a Point object, not {_type_name(geom)}"
+                f"{path}: {where}.geometry: must be a {what} object, not "
+                f"{_type_name(f.get('geometry'))}"
             )
+        props = f.get("properties")
+        if props is not None and not isinstance(props, dict):
+            raise InputError(
+                f"{path}: {where}.properties: must be an object, not {_type_name(props)}"
+            )
+        out.append((where, f))
+    return out
+
+
+def read_feature_collection(path: str | Path, what: str = "geometry") -> list[dict[str, Any]]:
+    """Read a GeoJSON file's features with every shape checked (for any reader of GeoJSON).
+
+    Parameters
+    ----------
+    path : str or Path
+    what : str
+        The geometry the caller wants, for messages (``"Point or Polygon"``).
+
+    Returns
+    -------
+    list of dict
+        The features (``type: Feature``, ``geometry`` an object, ``properties`` an object or
+        null), each with ``"_where"``: ``<file>: features[i]`` for messages.
+
+    Raises
+    ------
+    InputError
+        Unreadable, not UTF-8, not JSON (line and column), NaN or duplicate keys, too deep,
+        not a FeatureCollection, a feature or geometry of the wrong shape, a non-WGS84 ``crs``.
+    """
+    path = Path(path)
+    text = decode_text(_read_bytes(path, "GeoJSON file"), path, InputError)
+    return [{**f, "_where": f"{path}: {where}"} for where, f in _features(path, text, what)]
+
+
+def _geojson_rows(path: Path, text: str) -> list[tuple[str, dict[str, Any]]]:
+    rows = []
+    for where, f in _features(path, text, "Point"):
+        geom = f["geometry"]
         if geom.get("type") != "Point":
             raise InputError(
                 f"{path}: {where}.geometry.type: must be 'Point' (a site is one point), "
@@ -310,14 +349,7 @@ def _geojson_rows(path: Path, text: str) -> list[tuple[str, dict[str, Any]]]:
             raise InputError(
                 f"{path}: {where}.geometry.coordinates: must be [lon, lat] numbers, got {shown}"
             )
-        props = f.get("properties")
-        if props is None:
-            props = {}
-        if not isinstance(props, dict):
-            raise InputError(
-                f"{path}: {where}.properties: must be an object, not {_type_name(props)}"
-            )
-        row = {str(k).lower(): v for k, v in props.items()}
+        row = {str(k).lower(): v for k, v in (f.get("properties") or {}).items()}
         if "id" not in row and f.get("id") is not None:
             row["id"] = f["id"]
         row["lon"], row["lat"] = xy[0], xy[1]
