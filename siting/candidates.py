@@ -122,6 +122,203 @@ def gcj02_to_wgs84(lon: Any, lat: Any, *, iterations: int = 10) -> tuple[np.ndar
     return wlon, wlat
 
 
+# ----------------------------------------------------------------------------- place names
+
+#: Road classes from the most to the least important (names of bigger roads come first).
+ROAD_RANK = ("motorway", "trunk", "primary", "secondary", "tertiary", "unclassified",
+             "residential", "living_street", "road")  # fmt: skip
+#: OSM tags tried, in order, for a Latin-script name of a road (where the graph carries them).
+LATIN_NAME_TAGS = ("name:en", "name:zh_pinyin", "name:zh-Latn-pinyin", "int_name")
+
+
+def _first(v: Any) -> str:
+    """A tag value as one string (osmnx gives lists where merged ways differ)."""
+    if isinstance(v, list | tuple):
+        v = next((x for x in v if isinstance(x, str) and x.strip()), "")
+    return v.strip() if isinstance(v, str) else ""
+
+
+def _road_label(d: Mapping[str, Any]) -> str:
+    """``name`` of an edge, with its English / pinyin name in brackets where OSM has one; the
+    Latin name alone where the road has no ``name``."""
+    name = _first(d.get("name"))
+    latin = next((_first(d.get(t)) for t in LATIN_NAME_TAGS if _first(d.get(t))), "")
+    if name and latin and latin != name:
+        return f"{name} ({latin})"
+    return name or latin
+
+
+def _rank(highway: Any) -> int:
+    h = _first(highway).removesuffix("_link")
+    return ROAD_RANK.index(h) if h in ROAD_RANK else len(ROAD_RANK)
+
+
+def road_names(G: nx.MultiDiGraph, nodes: Iterable[Any], *, max_names: int = 2) -> list[str]:
+    """Names of the roads at each node, for people: ``"东三环中路 / 建国门外大街"``.
+
+    The names of the edges at the node, the most important road class first (then the most
+    edges), at most ``max_names``. A node on one named road only adds the nearest other road
+    within two edges: ``"4th Ring Road (near 安定路)"``; a node on unnamed roads only (slip
+    roads) takes the names of the roads nearby: ``"near 东三环中路"``; with none either, the
+    class: ``"unnamed primary road"``. Where the graph carries ``name:en`` /
+    ``name:zh_pinyin`` (OSM), it follows in brackets, or stands alone for a road with no
+    ``name``.
+
+    Parameters
+    ----------
+    G : networkx.MultiDiGraph
+        Road graph with edge attributes ``name`` and ``highway``.
+    nodes : iterable
+        Graph node ids.
+    max_names : int
+        Most road names in one label.
+
+    Returns
+    -------
+    list of str
+        One label per node.
+    """
+    und = G.to_undirected(as_view=True) if G.is_directed() else G
+
+    def names_at(n: Any) -> tuple[list[str], str]:
+        seen: dict[str, tuple[int, int]] = {}
+        best_class, best_rank = "", len(ROAD_RANK) + 1
+        for _, _, d in und.edges(n, data=True):
+            r = _rank(d.get("highway"))
+            if r < best_rank:
+                best_rank, best_class = r, _first(d.get("highway"))
+            label = _road_label(d)
+            if label:
+                rk, cnt = seen.get(label, (r, 0))
+                seen[label] = (min(rk, r), cnt + 1)
+        ordered = sorted(seen, key=lambda k: (seen[k][0], -seen[k][1], k))
+        return ordered, best_class
+
+    out = []
+    for n in nodes:
+        if n not in und:
+            out.append("")
+            continue
+        names, cls = names_at(n)
+        if len(names) >= 2:
+            out.append(" / ".join(names[:max_names]))
+            continue
+        near = _names_nearby(und, n, set(names), names_at)
+        if names:
+            out.append(names[0] + (f" (near {near[0]})" if near else ""))
+        elif near:
+            out.append("near " + " / ".join(near[:max_names]))
+        else:
+            out.append(f"unnamed {cls.replace('_', ' ') or 'road'}".strip())
+    return out
+
+
+def _names_nearby(und: Any, n: Any, skip: set[str], names_at: Any, hops: int = 2) -> list[str]:
+    """Road names within ``hops`` edges of node ``n`` (nearest first), except ``skip``."""
+    found: list[str] = []
+    frontier, seen = [n], {n}
+    for _ in range(hops):
+        nxt = []
+        for a in frontier:
+            for b in und.neighbors(a):
+                if b in seen:
+                    continue
+                seen.add(b)
+                nxt.append(b)
+                for name in names_at(b)[0]:
+                    if name not in skip and name not in found:
+                        found.append(name)
+        if found:
+            return found
+        frontier = nxt
+    return found
+
+
+def _boundary_labels(boundaries: Any) -> tuple[np.ndarray, list[str]]:
+    """Polygons and ``"Chaoyang 朝阳区"``-style labels of a boundary table."""
+    cols = boundaries.columns
+    if "district_en" in cols:
+        zh = boundaries["district_zh"] if "district_zh" in cols else ""
+        labels = (boundaries["district_en"].astype(str) + " " + zh.astype(str)).str.strip()
+    elif "name_en" in cols:
+        labels = boundaries["name_en"].astype(str)
+    else:
+        labels = boundaries.get("name", pd.Series([""] * len(boundaries))).astype(str)
+    return boundaries.geometry.to_numpy(), labels.tolist()
+
+
+def district_names(lon: Any, lat: Any, boundaries: Any = None) -> list[str]:
+    """The district (or county) each point lies in: ``"Chaoyang 朝阳区"``; '' outside them all.
+
+    Parameters
+    ----------
+    lon, lat : array-like
+        WGS84 degrees.
+    boundaries : geopandas.GeoDataFrame or list of them, optional
+        Polygons with ``district_en`` / ``district_zh`` (Beijing) or ``name_en`` (Zhangjiakou
+        counties); default the embedded Beijing districts and Zhangjiakou counties. Where
+        polygons nest (a prefecture and its counties), the smallest one holding the point wins.
+
+    Returns
+    -------
+    list of str
+    """
+    import shapely
+
+    if boundaries is None:
+        import geopandas as gpd
+
+        from siting import data
+
+        boundaries = []
+        for f in ("beijing_districts.parquet", "zhangjiakou_counties.parquet"):
+            try:
+                boundaries.append(gpd.read_parquet(data.data_path(f"boundaries/{f}")))
+            except (OSError, InputError) as exc:
+                logger.info("candidates: no district names from %s (%s)", f, exc)
+    tables = boundaries if isinstance(boundaries, list | tuple) else [boundaries]
+    polys: list[Any] = []
+    labels: list[str] = []
+    for t in tables:
+        p, lab = _boundary_labels(t)
+        polys += list(p)
+        labels += lab
+    pts = shapely.points(np.asarray(lon, float), np.asarray(lat, float))
+    out = [""] * len(pts)
+    if not polys:
+        return out
+    areas = shapely.area(np.asarray(polys, dtype=object))
+    tree = shapely.STRtree(polys)
+    pi, gi = tree.query(pts, predicate="within")
+    best: dict[int, int] = {}
+    for p_, g_ in zip(pi.tolist(), gi.tolist(), strict=True):
+        if p_ not in best or areas[g_] < areas[best[p_]]:
+            best[p_] = g_
+    for p_, g_ in best.items():
+        out[p_] = labels[g_]
+    return out
+
+
+def add_place_names(
+    cands: pd.DataFrame, G: nx.MultiDiGraph | None, boundaries: Any = None
+) -> pd.DataFrame:
+    """Name candidate sites for people, in place.
+
+    Sites with no name, or with a generated placeholder name, are named by :func:`road_names`
+    of their graph node; every site gets a ``district`` column (:func:`district_names`).
+    """
+    if len(cands) == 0:
+        cands["district"] = pd.Series(dtype=object)
+        return cands
+    name = cands["name"].fillna("").astype(str) if "name" in cands else pd.Series("", cands.index)
+    unnamed = (name.str.strip() == "") | (cands["source"].astype(str) == "generated")
+    if G is not None and unnamed.any() and "node" in cands:
+        nodes = cands.loc[unnamed, "node"].tolist()
+        cands.loc[unnamed, "name"] = road_names(G, nodes)
+    cands["district"] = district_names(cands["lon"], cands["lat"], boundaries)
+    return cands
+
+
 # ----------------------------------------------------------------------------- generated
 
 
@@ -331,8 +528,9 @@ def build_candidates(
     area: Any = None,
     arrays: network.GraphArrays | None = None,
     connection_kw_max: float = float("inf"),
+    districts: Any = None,
 ) -> gpd.GeoDataFrame:
-    """All candidate sites with costs, statuses and graph nodes.
+    """All candidate sites with costs, statuses, graph nodes and names people can read.
 
     Parameters
     ----------
@@ -359,12 +557,16 @@ def build_candidates(
     connection_kw_max
         Default grid connection limit of a site (kW; inf = none); a site file's
         ``connection_kw_max`` column overrides it per site (:mod:`siting.grid`).
+    districts
+        Boundary polygons for the ``district`` column (see :func:`district_names`); default the
+        embedded Beijing districts and Zhangjiakou counties.
 
     Returns
     -------
     geopandas.GeoDataFrame
-        The candidates contract of ``docs/ARCHITECTURE.md`` plus ``kwh_per_plug_day`` and
-        ``snap_m`` (distance to the node, m).
+        The candidates contract of ``docs/ARCHITECTURE.md`` plus ``kwh_per_plug_day``,
+        ``snap_m`` (distance to the node, m) and ``district``. Generated sites, and sites with
+        no name, are named after the OSM roads at their node (:func:`road_names`).
 
     Raises
     ------
@@ -383,10 +585,7 @@ def build_candidates(
             pd.DataFrame(
                 {
                     "site_id": [f"g{int(n)}" for n in gen["node"]],
-                    "name": [
-                        f"{h} road node {int(n)}"
-                        for h, n in zip(gen["highway"], gen["node"], strict=True)
-                    ],
+                    "name": "",
                     "kind": kind,
                     "source": "generated",
                     "lon": gen["lon"].to_numpy(float),
@@ -512,6 +711,7 @@ def build_candidates(
     for c in ("fixed_cost_cny", "plug_cost_cny", "plug_kw", "kwh_per_plug_day", "snap_m"):
         df[c] = df[c].astype(float)
     df = df[COLUMNS].reset_index(drop=True)
+    add_place_names(df, G, districts)
     gdf = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df.lon, df.lat), crs="EPSG:4326")
     logger.info(
         "candidates: %d sites (%s)",

@@ -136,7 +136,7 @@ def run(
         bool,
         typer.Option(
             "--offline/--cdn",
-            help="Inline the map's JavaScript/CSS (works with no network; tiles excepted) "
+            help="Inline the map's JavaScript/CSS (works with no network, on its offline base) "
             "or load them from a CDN (smaller file).",
         ),
     ] = True,
@@ -211,7 +211,9 @@ def _print_result(plan: Any, target: Path, written: Any, stages: dict[str, float
     by_kind = s.get("n_candidates_by_kind")
     cand = ", ".join(f"{v} {labels.get(k, k)}" for k, v in by_kind.items()) if by_kind else ""
     rows += [
-        ("candidates / cells", f"{cand or s['n_candidates']} / {s['n_demand_cells']}"),
+        ("candidates / cells", f"{cand or s['n_candidates']} / {s['n_demand_cells']}")
+        if s.get("n_demand_cells")
+        else ("candidates", f"{cand or s['n_candidates']}"),
         ("time", f"{s['total_seconds']:.1f} s (solver {s['solve_seconds']:.1f} s)"),
     ]
     shown = dict(stages)
@@ -223,6 +225,25 @@ def _print_result(plan: Any, target: Path, written: Any, stages: dict[str, float
     out.print(
         f"outputs in {target}" + (f": {', '.join(Path(f).name for f in files)}" if files else "")
     )
+
+
+def _plans_what(scn: Any) -> str:
+    """The demand kinds a scenario plans, in words, with only the settings they use."""
+    from siting.demand_kinds import active_kinds
+
+    kinds = active_kinds(scn)
+    parts = []
+    if "area" in kinds:
+        parts.append(f"charging demand of segments {', '.join(scn.demand.segments)} within "
+                     f"{scn.coverage.max_travel_min:g} min")  # fmt: skip
+    sec = scn.corridor
+    if sec is not None:
+        parts.append(f"trip flows of {sec.vehicle.upper()} vehicles (range {sec.range_km:g} km) "
+                     f"refuelled at {sec.station_kind.replace('_', ' ')} stations")  # fmt: skip
+        if sec.demand_points:
+            parts.append(f"depot demand at {len(sec.demand_points)} points within "
+                         f"{sec.max_travel_min:g} min")  # fmt: skip
+    return "; ".join(parts)
 
 
 @app.command()
@@ -256,10 +277,9 @@ def validate(
 
             prepared = plan_mod.prepare(scn)
     n_sites = checked.n_sites
-    segs = ", ".join(scn.demand.segments)
     text = (
-        f"{scenario}: ok — {scn.name!r}; network {scn.network.source}; segments {segs}; "
-        f"budget {scn.budget_cny:,.0f} CNY; limit {scn.coverage.max_travel_min} min"
+        f"{scenario}: ok — {scn.name!r}; network {scn.network.source}; {_plans_what(scn)}; "
+        f"budget {scn.budget_cny:,.0f} CNY"
         + (f"; {n_sites} sites in files" if scn.candidates.site_files else "")
     )
     if prepared is not None:

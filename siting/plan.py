@@ -283,10 +283,11 @@ def solve_prepared(
     plan.summary["solve_seconds"] = round(float(sol.seconds), 3)
     plan.summary["total_seconds"] = round(sum(plan.timings.values()), 3)
     plan.summary["timings"] = {k: round(v, 3) for k, v in plan.timings.items()}
+    share = plan.summary.get("demand_covered_share")
     logger.info(
-        "plan: %s, %d sites, %.1f%% of demand served, %.0f of %.0f CNY", sol.status,
-        len(plan.sites), 100 * plan.summary["demand_covered_share"], plan.summary["spent_cny"],
-        budget,
+        "plan: %s, %d sites, %s of demand served, %.0f of %.0f CNY", sol.status, len(plan.sites),
+        "no area or depot demand" if share is None else f"{100 * share:.1f}%",
+        plan.summary["spent_cny"], budget,
     )  # fmt: skip
     return plan
 
@@ -440,11 +441,12 @@ def _assemble(prepared: Prepared, sol: Any, budget: float, model: _Model, solver
     summary = _head(prepared.scenario, sol, budget, solver, site_costs)
     for r in (area, tf, dep):
         summary.update(r.summary if r is not None else {})
-    if area is None:
+    if area is None:  # no area demand: the depot demand's share and limit, if there is any
+        depots = bool(len(dep.demand))
         share = summary.get("hydrogen_node_demand_served_share")
-        summary["demand_covered_share"] = share or 0.0
+        summary["demand_covered_share"] = (share or 0.0) if depots else None
         summary["n_demand_cells"] = len(dep.demand)
-        summary["max_travel_min"] = prepared.trip_flows.section.max_travel_min
+        summary["max_travel_min"] = prepared.trip_flows.section.max_travel_min if depots else None
     if area is not None:
         summary.update(area_demand.binding_limit(prepared, area, budget, summary["spent_cny"]))
     summary.update(_site_counts(sites, cands, sol))

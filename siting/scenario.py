@@ -487,6 +487,10 @@ class CorridorSection(Section):
     range_km: Pos
     station_sizes: list[StationSize] = Field(default_factory=list)
     station_cost_cny: NonNeg | None = None
+    #: Plugs of each uncapacitated fast-charging station (``vehicle: bev``) and their power (kW),
+    #: reported per site (plugs, capacity_kw); the cost stays ``station_cost_cny``.
+    station_plugs: Annotated[int, Field(ge=1)] | None = None
+    station_plug_kw: Pos | None = None
     fleets: dict[str, Fleet] = Field(default_factory=dict)
     demand_points: list[DemandPoint] = Field(default_factory=list)
     max_travel_min: Pos = 15.0

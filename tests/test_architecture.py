@@ -31,7 +31,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
     ),
     1: ("siting", "siting.models*", "siting.results", "siting._osm_ways", "siting._sitefile"),
     2: ("siting.data", "siting.scenario", "siting.orlib", "siting.queueing"),
-    3: ("siting.network", "siting.corridor", "siting.frlm_network"),
+    3: ("siting.network", "siting.corridor", "siting.frlm_network", "siting.basemap"),
     4: (
         "siting.demand",
         "siting.candidates",
