@@ -21,9 +21,11 @@ from rich.table import Table
 from siting import _cli_common
 from siting._cli_common import Reporter, err, exit_interrupted, setup_logging
 from siting._errors import SitingError
+from siting._flags import OneLineErrorsGroup, os_error_line
 from siting.compare import compare_command
 
 app = typer.Typer(
+    cls=OneLineErrorsGroup,
     name="siting",
     help="Optimal siting of EV fast chargers and hydrogen stations (Beijing).",
     no_args_is_help=True,
@@ -45,12 +47,21 @@ def _fail(message: str) -> typer.Exit:
 
 @contextmanager
 def _user_errors() -> Iterator[None]:
-    """Turn SitingError into one line on stderr and exit code 2."""
+    """Turn SitingError (and a file the system refuses) into one line on stderr, exit code 2."""
     try:
         yield
     except SitingError as exc:
         msg = " ".join(str(exc).split("\n"))
         raise _fail(msg) from None
+    except OSError as exc:
+        raise _fail(os_error_line(exc)) from None
+
+
+def _check_inputs(scn: Any) -> Any:
+    """Check every input file the scenario names (cheap) so that none fails after heavy work."""
+    from siting.inputs import check_scenario
+
+    return check_scenario(scn)
 
 
 def _queue_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
@@ -82,7 +93,10 @@ def run(
         typer.Option("--out", "-o", help="Output folder (default: maps/<scenario file stem>)."),
     ] = None,
     budget: Annotated[
-        float | None, typer.Option("--budget", help="Override the scenario's budget_cny (CNY).")
+        str | None,
+        typer.Option(
+            "--budget", help="Override the scenario's budget_cny (CNY; e.g. 20M, 1.5B, 2e7)."
+        ),
     ] = None,
     offline: Annotated[
         bool,
@@ -114,12 +128,20 @@ def run(
 
     t0 = time.perf_counter()
     with _user_errors(), _ctrl_c("no output written"):
-        scn = load_scenario(scenario)
-        check_runnable(scn)  # what `validate` checks: fail before any heavy stage
+        from siting._budgets import parse_amount
+        from siting._outpath import check_output_dir
+        from siting.report import check_replaceable
+
+        budget_cny = parse_amount(budget, "--budget") if budget is not None else None
         target = out_dir if out_dir is not None else Path("maps") / scenario.stem
+        check_output_dir(target, "--out" if out_dir is not None else "output folder")
+        scn = load_scenario(scenario)
+        _check_inputs(scn)
+        check_runnable(scn)  # what `validate` checks: fail before any heavy stage
+        check_replaceable(target)
         stages: dict[str, float] = {}
         with Reporter(scn.name, stages) as progress:
-            plan = plan_mod.run_scenario(scn, budget_cny=budget, progress=progress.stage)
+            plan = plan_mod.run_scenario(scn, budget_cny=budget_cny, progress=progress.stage)
             stopped = plan.summary.get("status") == "interrupted"
             if not stopped or keep_incumbent:
                 progress.stage("outputs")
@@ -236,25 +258,61 @@ def _plans_what(scn: Any) -> str:
 @app.command()
 def validate(
     scenario: ScenarioArg,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="Check the scenario and the files it names only; skip preparing the run "
+            "(road network, demand, candidates, travel times).",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Check a scenario and everything `run` needs (data, network, files) without solving."""
+    """Check a scenario, every file it names and everything `run` needs; then prepare the run.
+
+    A scenario that validates can start ``siting run``: the embedded data is present and unchanged
+    (sha256), the road-network source is usable (a file exists and reads; an osmnx source says it
+    needs internet), and everything that depends on the inputs alone (the road network, demand
+    grid, candidate sites, travel times, corridor trips) is built once here. Scenarios whose
+    network comes from osmnx are not downloaded (as --quick).
+    """
     setup_logging(verbose)
     from siting.preflight import check_runnable
     from siting.scenario import load_scenario
 
+    prepared = None
     with _user_errors():
         scn = load_scenario(scenario)
+        checked = _check_inputs(scn)
         notes = check_runnable(scn)
-    out.print(
+        if not quick and scn.network.source != "osmnx":
+            from siting import plan as plan_mod
+
+            prepared = plan_mod.prepare(scn)
+    n_sites = checked.n_sites
+    text = (
         f"{scenario}: ok — {scn.name!r}; network {scn.network.source}; {_plans_what(scn)}; "
-        f"budget {scn.budget_cny:,.0f} CNY",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
+        f"budget {scn.budget_cny:,.0f} CNY"
+        + (f"; {n_sites} sites in files" if scn.candidates.site_files else "")
     )
+    if prepared is not None:
+        text += "; prepared " + _prepared_text(prepared)
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
     for note in notes:
         out.print(f"  {note}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _prepared_text(prepared: Any) -> str:
+    """What ``validate`` prepared: candidates, demand cells, corridor trips and stations."""
+    parts = []
+    if prepared.candidates is not None:
+        parts.append(f"{len(prepared.candidates)} candidates")
+    if prepared.demand is not None:
+        parts.append(f"{len(prepared.demand)} demand cells")
+    tf = getattr(prepared, "trip_flows", None)
+    if tf is not None:
+        parts.append(f"{len(tf.trip_table)} corridor trips, {len(tf.candidates)} corridor sites")
+    return ", ".join(parts) or "nothing to prepare"
 
 
 @data_app.command("build")

@@ -464,8 +464,11 @@ def _load_file(
     if clip is not None and kind != ".osm.pbf":
         _clip_graph(G, clip)
     if G.number_of_edges() == 0:
-        where = "" if clip is None else " inside the study area"
-        raise InputError(f"network file {path}: no drivable roads found{where}")
+        if clip is not None:
+            from siting.osm_file import NoRoadsInPolygon
+
+            raise NoRoadsInPolygon(f"network file {path}: no drivable roads inside the polygon")
+        raise InputError(f"network file {path}: no drivable roads found")
     G.graph["crs"] = G.graph.get("crs", "EPSG:4326")
     G.graph["source"] = f"file: {path}"
     G.graph["attribution"] = OSM_ATTRIBUTION

@@ -67,6 +67,10 @@ LOCATION_INDEX = "sparse_mem_array"
 Progress = Callable[[str], None] | None
 
 
+class NoRoadsInPolygon(InputError):
+    """The file has no drivable road inside the polygon asked for (e.g. the study area)."""
+
+
 @dataclass
 class OsmFileGraph:
     """Road tables read from an OSM file (see the module docstring for the columns)."""
@@ -537,8 +541,11 @@ def read_osm_file(
     g = build_tables(p, polygon, highways=classes, progress=progress)
     g.stats["file_fingerprint"] = fingerprint
     if g.edges.empty:
-        where = "" if polygon is None else f" inside the polygon {g.stats['polygon_bbox']}"
-        raise InputError(f"network file {p}: no drivable roads{where}")
+        if polygon is None:
+            raise InputError(f"network file {p}: no drivable roads")
+        raise NoRoadsInPolygon(
+            f"network file {p}: no drivable roads inside the polygon {g.stats['polygon_bbox']}"
+        )
     s = g.stats
     logger.info(
         "%s: kept %d nodes, %d directed edges, %.1f km of road in bbox %s; dropped %d of %d "

@@ -31,11 +31,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 from siting import _progress, corridor, data, network, queueing, sizing
-from siting._errors import InputError
+from siting._errors import InputError, ScenarioError
 from siting.demand_kinds import area_demand, depot_demand, trip_flows
 from siting.demand_kinds._common import KindResult, ModelContext, Progress, num, stage
 from siting.models import MilpBuilder
 from siting.models.joint import Colocation, joint_siting
+from siting.osm_file import NoRoadsInPolygon
 from siting.results import Plan
 from siting.scenario import CorridorSection, Scenario, Sizing, Solver
 from siting.study_area import EQUAL_AREA_CRS, buffered, manifest_source, study_area
@@ -116,10 +117,16 @@ def _load_city_network(scenario: Scenario) -> tuple[nx.MultiDiGraph, list[dict[s
     clip = None
     if net.source == "file":  # read only the roads of the study area (buffered)
         clip = buffered(study_area(scenario)[0], net.clip_buffer_m)
-    G = network.load_network(
-        source, base_dir=scenario.base_dir, speeds_kph=net.speeds_kph or None,
-        speed_factor=net.speed_factor, clip=clip, file_cache=net.cache,
-    )  # fmt: skip
+    try:
+        G = network.load_network(
+            source, base_dir=scenario.base_dir, speeds_kph=net.speeds_kph or None,
+            speed_factor=net.speed_factor, clip=clip, file_cache=net.cache,
+        )  # fmt: skip
+    except NoRoadsInPolygon:
+        raise ScenarioError(
+            f"{scenario.path}: study_area: no drivable road of the network file {net.path} lies "
+            f"inside the study area (buffered by network.clip_buffer_m = {net.clip_buffer_m} m)"
+        ) from None
     if net.source == "embedded":
         sources = [manifest_source("network/nodes.parquet", scenario.path),
                    manifest_source("network/edges.parquet", scenario.path)]  # fmt: skip
