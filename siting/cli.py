@@ -1,4 +1,4 @@
-"""Command line: ``siting run``, ``validate``, ``data build`` (and ``compare`` when present).
+"""Command line: ``siting run``, ``validate``, ``compare``, ``data build``.
 
 A thin layer: it reads a scenario, calls :mod:`siting.plan` and :mod:`siting.report`, and shows
 progress (rich, on stderr). Every :class:`~siting.SitingError` ends the command with one line
@@ -7,7 +7,6 @@ progress (rich, on stderr). Every :class:`~siting.SitingError` ends the command 
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -17,10 +16,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.table import Table
 
+from siting._cli_common import err, setup_logging
 from siting._errors import SitingError
+from siting.compare import compare_command
 
 app = typer.Typer(
     name="siting",
@@ -32,23 +32,9 @@ app = typer.Typer(
 data_app = typer.Typer(help="Embedded data (build it from ../shared).", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-err = Console(stderr=True)
 out = Console()
 
 EXIT_USER_ERROR = 2
-
-
-def _setup_logging(verbose: bool) -> None:
-    root = logging.getLogger()
-    for h in list(root.handlers):
-        if getattr(h, "_siting", False):
-            root.removeHandler(h)
-    handler = RichHandler(console=err, show_path=False, show_time=False, markup=False)
-    handler._siting = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
-    level = logging.INFO if verbose else logging.WARNING
-    root.setLevel(level)
-    logging.getLogger("siting").setLevel(level)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -78,7 +64,9 @@ def _status(text: str, timings: dict[str, float]) -> Iterator[Callable[[str], No
         "demand": "building the demand grid",
         "candidates": "placing candidate sites",
         "travel": "computing travel times",
-        "model": "solving the coverage model",
+        "trip_flows": "routing corridor trips, placing corridor stations",
+        "depots": "reading depot demand",
+        "model": "solving the model",
         "plan": "assembling the plan",
         "outputs": "writing outputs",
     }
@@ -132,7 +120,7 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
 ) -> None:
     """Solve a scenario and write map.html, sites.geojson and summary.json."""
-    _setup_logging(verbose)
+    setup_logging(verbose)
     from siting import plan as plan_mod
     from siting.scenario import load_scenario
 
@@ -188,22 +176,14 @@ def _print_result(plan: Any, target: Path, written: Any, stages: dict[str, float
     h2_share = s.get("hydrogen_node_demand_served_share")
     if h2_share is not None:
         kg = s.get("hydrogen_node_demand_kg_per_day", 0)
-        rows.append(("hydrogen demand served", f"{h2_share:.1%} of {kg:,.0f} kg/day (depots)"))
+        rows.append(("depot demand served", f"{h2_share:.1%} of {kg:,.0f} kg/day"))
     by_kind = s.get("n_candidates_by_kind")
     cand = ", ".join(f"{v} {labels.get(k, k)}" for k, v in by_kind.items()) if by_kind else ""
     rows += [
         ("candidates / cells", f"{cand or s['n_candidates']} / {s['n_demand_cells']}"),
         ("time", f"{s['total_seconds']:.1f} s (solver {s['solve_seconds']:.1f} s)"),
     ]
-    # wall time per stage; a hydrogen scenario solves its model inside the "hydrogen" stage
-    # (siting.plan hands the whole solve to siting.hydrogen), so split it out for the table
-    timings = dict(getattr(plan, "timings", None) or {})
     shown = dict(stages)
-    if "model" not in shown and "model" in timings and "hydrogen" in shown:
-        inner = timings["model"] + timings.get("plan", 0.0)
-        rest = {k: shown.pop(k) for k in list(shown) if k == "outputs"}
-        shown["hydrogen"] = max(shown["hydrogen"] - inner, 0.0)
-        shown.update(model=timings["model"], plan=timings.get("plan", 0.0), **rest)
     rows.append(("stages", ", ".join(f"{k} {v:.1f} s" for k, v in shown.items())))
     for k, v in rows:
         table.add_row(k, v)
@@ -220,7 +200,7 @@ def validate(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Check a scenario (schema, files, districts, site files) without solving."""
-    _setup_logging(verbose)
+    setup_logging(verbose)
     from siting.scenario import load_scenario
 
     with _user_errors():
@@ -248,7 +228,7 @@ def data_build(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Rebuild the embedded data folder from the shared material."""
-    _setup_logging(verbose)
+    setup_logging(verbose)
     from siting import data
 
     with _user_errors():
@@ -263,28 +243,7 @@ def data_build(
     out.print(f"embedded data written to {target}")
 
 
-def _register_compare() -> None:
-    """Add ``siting compare`` when :mod:`siting.compare` provides ``compare_command``."""
-    import importlib.util
-
-    if importlib.util.find_spec("siting.compare") is None:
-        return
-    import inspect
-
-    try:
-        from siting import compare
-
-        command = getattr(compare, "compare_command", None)
-        if command is None:
-            return
-        inspect.signature(command, eval_str=True)  # what typer will do: fail here, not later
-    except Exception as exc:  # a broken optional command must not break run/validate
-        logging.getLogger(__name__).warning("siting compare unavailable: %s", exc)
-        return
-    app.command("compare")(command)
-
-
-_register_compare()
+app.command("compare")(compare_command)
 
 
 def main() -> None:  # pragma: no cover - console entry point

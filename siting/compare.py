@@ -365,37 +365,9 @@ def compare(
             progress(done, total, labels[values.index(plan.budget_cny)], plan)
 
     free_kw = dict(workers=workers, scheduler=scheduler, ship_prepared=ship_prepared)
-    if mode == "free":
-        plans = _free_sweep(prepared, scenario, values, on_plan=tick, **free_kw)
-        free: list[Plan | None] = [None] * len(plans)
-    else:
-        plans = []
-        prev: list[str] | None = None
-        for b in values:
-            plan = _solve(prepared, b, prev, prev)
-            if plan.solution.is_feasible:
-                prev = _site_ids(plan)
-            plans.append(plan)
-            tick(plan)
-        free = list(_free_sweep(prepared, scenario, values, on_plan=None, **free_kw))
+    plans, free = _sweep(prepared, scenario, mode, values, tick, free_kw)
     t_solve = time.perf_counter()
-
-    runs = []
-    for i, (b, lab, plan, fp) in enumerate(zip(values, labels, plans, free, strict=True)):
-        if mode == "phases":
-            folder = f"phase_{i + 1}_{_slug(phase_names[i])}"
-        else:
-            folder = f"budget_{lab}"
-        runs.append(
-            BudgetRun(
-                label=lab,
-                budget_cny=b,
-                plan=plan,
-                folder=folder,
-                phase=phase_names[i] if mode == "phases" else None,
-                free=fp,
-            )
-        )
+    runs = _runs(mode, values, labels, phase_names, plans, free)
     table = comparison_table(runs, mode)
     comp = Comparison(mode=mode, runs=runs, table=table, first_label=_first_label(runs))
     comp.warnings = _check(comp)
@@ -409,6 +381,47 @@ def compare(
         "total": t_end - t0,
     }
     return comp
+
+
+def _sweep(
+    prepared: Any,
+    scenario: Any,
+    mode: Mode,
+    values: list[float],
+    tick: Callable[[Plan], None],
+    free_kw: dict[str, Any],
+) -> tuple[list[Plan], list[Plan | None]]:
+    """The main sweep (free, or nested / phases from each previous plan) and, for nested and
+    phases, the free plans at the same budgets."""
+    if mode == "free":
+        plans = _free_sweep(prepared, scenario, values, on_plan=tick, **free_kw)
+        return plans, [None] * len(plans)
+    plans = []
+    prev: list[str] | None = None
+    for b in values:
+        plan = _solve(prepared, b, prev, prev)
+        if plan.solution.is_feasible:
+            prev = _site_ids(plan)
+        plans.append(plan)
+        tick(plan)
+    return plans, list(_free_sweep(prepared, scenario, values, on_plan=None, **free_kw))
+
+
+def _runs(
+    mode: Mode,
+    values: list[float],
+    labels: list[str],
+    phase_names: list[str],
+    plans: list[Plan],
+    free: list[Plan | None],
+) -> list[BudgetRun]:
+    runs = []
+    for i, (b, lab, plan, fp) in enumerate(zip(values, labels, plans, free, strict=True)):
+        phase = phase_names[i] if mode == "phases" else None
+        folder = f"phase_{i + 1}_{_slug(phase)}" if phase is not None else f"budget_{lab}"
+        runs.append(BudgetRun(label=lab, budget_cny=b, plan=plan, folder=folder, phase=phase,
+                              free=fp))  # fmt: skip
+    return runs
 
 
 def _plan_sweep(
@@ -682,6 +695,25 @@ def budget_curve_png(comp: Comparison, dpi: int = 120) -> bytes:
     t = comp.table
     x = t["budget_cny"].to_numpy(float) / 1e6
     optimal = (t["status"] == "optimal").to_numpy()
+    series, unit = _curve_series(t)
+    fig = Figure(figsize=(8.5, 7.5))
+    ax, ax2 = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    title = {"free": "free sweep", "nested": "nested sweep", "phases": "phased build-out"}
+    name = getattr(comp.runs[0].plan.scenario, "name", "") if comp.runs else ""
+    import textwrap
+
+    fig.suptitle("\n".join(textwrap.wrap(str(name), 80)), fontsize=11)
+    ax.set_title(f"What each budget buys ({title[comp.mode]})", fontsize=10)
+    _plot_coverage(ax, comp, x, series, optimal, unit)
+    _plot_marginal(ax2, x, series[0][1], optimal, unit)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def _curve_series(t: pd.DataFrame) -> tuple[list[tuple[str, np.ndarray, str]], str]:
+    """(label, values, colour) per curve and the unit of the first: percent or model units."""
     series = []
     flow = t["flow_refuelled_share"]
     dem = t["demand_covered_share"]
@@ -694,16 +726,14 @@ def budget_curve_png(comp: Comparison, dpi: int = 120) -> bytes:
     if not series:
         series.append(("objective", t["objective"].to_numpy(float), "C0"))
     unit = "%" if series[0][0] != "objective" else "model units"
+    return series, unit
 
-    fig = Figure(figsize=(8.5, 7.5))
-    ax, ax2 = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
 
-    title = {"free": "free sweep", "nested": "nested sweep", "phases": "phased build-out"}
-    name = getattr(comp.runs[0].plan.scenario, "name", "") if comp.runs else ""
-    import textwrap
-
-    fig.suptitle("\n".join(textwrap.wrap(str(name), 80)), fontsize=11)
-    ax.set_title(f"What each budget buys ({title[comp.mode]})", fontsize=10)
+def _plot_coverage(
+    ax: Any, comp: Comparison, x: np.ndarray, series: list, optimal: np.ndarray, unit: str
+) -> None:
+    """Top panel: coverage per budget, unproven points, the free optimum, the knee."""
+    t = comp.table
     for lab, y, color in series:
         ax.plot(x, y, "-", color=color, lw=1.8, label=lab, zorder=2)
         ax.plot(x[optimal], y[optimal], "o", color=color, ms=6, zorder=3)
@@ -762,7 +792,9 @@ def budget_curve_png(comp: Comparison, dpi: int = 120) -> bytes:
     if unit == "%":
         ax.set_ylim(bottom=0)
 
-    y = series[0][1]
+
+def _plot_marginal(ax2: Any, x: np.ndarray, y: np.ndarray, optimal: np.ndarray, unit: str) -> None:
+    """Bottom panel: points gained per extra million CNY between consecutive budgets."""
     if len(x) >= 2:
         dx = np.diff(x)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -779,10 +811,6 @@ def budget_curve_png(comp: Comparison, dpi: int = 120) -> bytes:
     ax2.set_xlabel("budget (million CNY)")
     ax2.axhline(0, color="0.3", lw=0.8)
     ax2.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
 
 
 # ----------------------------------------------------------------------------- the page
@@ -796,24 +824,35 @@ def _colors(n: int) -> list[str]:
     return [to_hex(cmap(0.05 + 0.8 * i / max(1, n - 1))) for i in range(n)]
 
 
-def comparison_map(comp: Comparison) -> folium.Map:
-    """One Folium map, one toggleable layer per budget (phase), sites coloured by first budget.
+def _site_feature(
+    row: Any, first: str, colour: str, in_runs: dict[str, list[str]], what: str
+) -> dict[str, Any]:
+    """GeoJSON point of one site for the comparison map (hydrogen stations ringed in black)."""
+    h2 = str(getattr(row, "kind", "")) == "hydrogen"
+    return {
+        "type": "Feature",
+        "geometry": {
+            "type": "Point",
+            "coordinates": [round(float(row.lon), 6), round(float(row.lat), 6)],
+        },
+        "properties": {
+            "popup": _popup(row, first, in_runs.get(str(row.site_id), []), what),
+            "tip": html.escape(f"{_name(row)} — first {what} {first}"),
+            "_style": {
+                "radius": 7 if h2 else 5,
+                "color": "black" if h2 else colour,
+                "weight": 2 if h2 else 1,
+                "fillColor": colour,
+                "fillOpacity": 0.9,
+            },
+        },
+    }
 
-    Parameters
-    ----------
-    comp : Comparison
 
-    Returns
-    -------
-    folium.Map
-        Every layer holds the sites of that budget's plan; a site's colour is the smallest
-        budget (earliest phase) whose plan builds it; only the largest budget's layer is shown
-        at first. Site names are HTML-escaped.
-    """
+def _base_map(runs: Sequence[BudgetRun]) -> folium.Map:
+    """An empty map centred on the candidates, with the two OSM-based base layers."""
     import folium
 
-    runs = comp.runs
-    colors = dict(zip([r.label for r in runs], _colors(len(runs)), strict=True))
     lons, lats = [], []
     for r in runs:
         c = r.plan.candidates
@@ -839,6 +878,28 @@ def comparison_map(comp: Comparison) -> folium.Map:
         max_zoom=19,
         show=False,
     ).add_to(m)
+    return m
+
+
+def comparison_map(comp: Comparison) -> folium.Map:
+    """One Folium map, one toggleable layer per budget (phase), sites coloured by first budget.
+
+    Parameters
+    ----------
+    comp : Comparison
+
+    Returns
+    -------
+    folium.Map
+        Every layer holds the sites of that budget's plan; a site's colour is the smallest
+        budget (earliest phase) whose plan builds it; only the largest budget's layer is shown
+        at first. Site names are HTML-escaped.
+    """
+    import folium
+
+    runs = comp.runs
+    colors = dict(zip([r.label for r in runs], _colors(len(runs)), strict=True))
+    m = _base_map(runs)
     what = "phase" if comp.mode == "phases" else "budget"
     in_runs: dict[str, list[str]] = {}
     for r in runs:
@@ -854,30 +915,8 @@ def comparison_map(comp: Comparison) -> folium.Map:
         )
         features = []
         for row in s.itertuples(index=False):
-            sid = str(row.site_id)
-            first = comp.first_label.get(sid, r.label)
-            kind = str(getattr(row, "kind", ""))
-            h2 = kind == "hydrogen"
-            features.append(
-                {
-                    "type": "Feature",
-                    "geometry": {
-                        "type": "Point",
-                        "coordinates": [round(float(row.lon), 6), round(float(row.lat), 6)],
-                    },
-                    "properties": {
-                        "popup": _popup(row, first, in_runs.get(sid, []), what),
-                        "tip": html.escape(f"{_name(row)} — first {what} {first}"),
-                        "_style": {
-                            "radius": 7 if h2 else 5,
-                            "color": "black" if h2 else colors[first],
-                            "weight": 2 if h2 else 1,
-                            "fillColor": colors[first],
-                            "fillOpacity": 0.9,
-                        },
-                    },
-                }
-            )
+            first = comp.first_label.get(str(row.site_id), r.label)
+            features.append(_site_feature(row, first, colors[first], in_runs, what))
         if not features:
             folium.FeatureGroup(name=layer_name, show=(i == len(runs) - 1)).add_to(m)
             continue
@@ -1066,12 +1105,9 @@ def compare_command(
     summary.json). Without --budgets, a scenario with phases is swept phase by phase.
     """
     if verbose:
-        try:
-            from siting.cli import _setup_logging
+        from siting._cli_common import setup_logging
 
-            _setup_logging(True)
-        except ImportError:  # pragma: no cover - CLI module absent
-            logging.basicConfig(level=logging.INFO)
+        setup_logging(True)
     from siting.scenario import load_scenario
 
     try:

@@ -24,6 +24,10 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from siting._corridor_facts import LOGISTICS_FCEV_TOTAL as LOGISTICS_FCEV_TOTAL  # re-exported
+from siting._corridor_facts import NODE_KINDS as NODE_KINDS
+from siting._corridor_facts import OLYMPIC_FCEV_BEIJING_YANQING as OLYMPIC_FCEV_BEIJING_YANQING
+from siting._corridor_facts import OLYMPIC_FCEV_TOTAL as OLYMPIC_FCEV_TOTAL
 from siting._errors import InputError
 
 log = logging.getLogger(__name__)
@@ -48,9 +52,6 @@ OSM_DEFAULT_SPEEDS_KPH = (
     ("trunk_link", 40.0),
 )
 
-NODE_KINDS = frozenset(
-    {"town", "interchange", "service_area", "venue", "hub", "village", "junction_city"}
-)
 CLUSTERS = frozenset({"Beijing", "Yanqing", "Zhangjiakou"})
 NODE_COLUMNS = ("node_id", "name_en", "name_zh", "kind", "cluster", "lat", "lon", "coord_source")
 LINK_COLUMNS = (
@@ -63,18 +64,12 @@ LINK_COLUMNS = (
     "speed_source",
 )
 
-# Olympic FCEV fleet (../shared/facts/beijing_fleet_and_infrastructure.csv, Flanders-China citing
-# Global Times 2022-02-22): 816 hydrogen vehicles in all zones, 312 of them in Beijing + Yanqing.
-OLYMPIC_FCEV_TOTAL = 816
-OLYMPIC_FCEV_BEIJING_YANQING = 312
 OLYMPIC_BASIS = (
     "gravity; origin/destination masses = Olympic FCEVs per zone (816 total, 312 Beijing+Yanqing,"
     " Global Times 2022-02-22 via Flanders-China; Zhangjiakou 504 derived) shared equally by the"
     " zone's venue/hub nodes; total = 816 vehicles x 1 round trip per day (assumption);"
     " beta assumed"
 )
-# Beijing hydrogen plan target (Argus Media 2021, facts file): 3,000 FCEVs by end-2023.
-LOGISTICS_FCEV_TOTAL = 3000
 LOGISTICS_BASIS = (
     "gravity on 2020 census population; total = 3,000 FCEVs (Beijing 2023 target, Argus 2021)"
     " x 1 round trip per day over all zone pairs (assumption); only pairs that use the corridor"

@@ -188,7 +188,7 @@ def _road_tables(osm_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, A
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components
 
-    from siting.network import DRIVABLE_HIGHWAYS, edges_from_ways
+    from siting._osm_ways import DRIVABLE_HIGHWAYS, edges_from_ways
 
     try:
         nodes = pd.read_csv(osm_dir / "nodes.csv")

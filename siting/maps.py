@@ -12,7 +12,8 @@ One writer for every kind of plan (fast chargers, hydrogen stations, both). The 
   farthest travel time served; for hydrogen also size in kg/day and trips served);
 - candidate sites as small grey dots (layer off by default);
 - trips (flow-refuelling plans) as lines whose width grows with vehicles/day: bluish green and
-  solid when refuelled, vermillion and dashed when not;
+  solid when refuelled, orange and dotted when partly refuelled (some of the trip's flow, e.g.
+  when station capacity runs short), vermillion and dashed when not;
 - a layer control, a fixed legend with units, a title with the scenario name, budget, money spent
   and share of demand covered, and the OpenStreetMap attribution.
 
@@ -56,6 +57,13 @@ CHARGER_COLOUR = "#0072B2"  # blue
 HYDROGEN_COLOUR = "#E69F00"  # orange
 REFUELLED_COLOUR = "#009E73"  # bluish green
 NOT_REFUELLED_COLOUR = "#D55E00"  # vermillion
+PARTLY_REFUELLED_COLOUR = "#E69F00"  # orange
+#: Line style per trip status: (colour, dash pattern or None, layer label).
+TRIP_STYLES = {
+    "not": (NOT_REFUELLED_COLOUR, "8 6", "not refuelled"),
+    "partly": (PARTLY_REFUELLED_COLOUR, "2 6", "partly refuelled"),
+    "refuelled": (REFUELLED_COLOUR, None, "refuelled"),
+}
 CANDIDATE_COLOUR = "#6e6e6e"
 UNCOVERED_COLOUR = "#222222"
 
@@ -579,42 +587,58 @@ def _stations_row(trips: pd.DataFrame, i: int) -> str:
     return f"<tr><th>Refuels at</th><td>{esc(v)}</td></tr>"
 
 
+def trip_status(trips: pd.DataFrame) -> np.ndarray:
+    """``refuelled`` / ``partly`` / ``not`` per trip: the ``refuel_status`` column, else from
+    ``served_share`` (0..1), else from the ``refuelled`` flag."""
+    if "refuel_status" in trips:
+        return trips["refuel_status"].fillna("not").astype(str).to_numpy()
+    if "served_share" in trips:
+        v = pd.to_numeric(trips["served_share"], errors="coerce").fillna(0).to_numpy(float)
+        return np.where(v >= 1 - 1e-6, "refuelled", np.where(v > 1e-6, "partly", "not"))
+    ok = trips["refuelled"].fillna(False).astype(bool).to_numpy()
+    return np.where(ok, "refuelled", "not")
+
+
+def _trip_popup(trips: pd.DataFrame, i: int, head: str, flow: float, status: str) -> str:
+    said = {"refuelled": "yes", "not": "no"}.get(status, "partly")
+    if status == "partly" and "served_share" in trips:
+        said += f" ({fmt_share(float(trips['served_share'].iloc[i]))} of its flow)"
+    return (
+        f'<div class="siting-pop"><b>{head}</b><table>'
+        f"<tr><th>Flow</th><td>{fmt_num(flow)} vehicles/day</td></tr>"
+        f"<tr><th>Refuelled</th><td>{said}</td></tr>{_stations_row(trips, i)}</table></div>"
+    )
+
+
 def _add_trips(m: folium.Map, plan: Plan) -> dict[str, Any] | None:
     trips = _to_wgs84(plan.trips)
     if trips is None:
         return None
     flow = pd.to_numeric(trips["flow_per_day"], errors="coerce").fillna(0).to_numpy(float)
-    ok = trips["refuelled"].fillna(False).astype(bool).to_numpy()
+    status = trip_status(trips)
     mx = float(flow.max()) if len(flow) else 0.0
-    out = {"max_flow": mx, "refuelled": int(ok.sum()), "not_refuelled": int((~ok).sum())}
-    for refuelled in (False, True):
-        sel = np.flatnonzero(ok == refuelled)
+    count = {k: int((status == k).sum()) for k in TRIP_STYLES}
+    out = {"max_flow": mx, "refuelled": count["refuelled"], "partly": count["partly"],
+           "not_refuelled": count["not"]}  # fmt: skip
+    for key, (colour, dash, label) in TRIP_STYLES.items():
+        sel = np.flatnonzero(status == key)
         if len(sel) == 0:
             continue
         sel = sel[np.argsort(-flow[sel], kind="stable")]  # widest drawn first (underneath)
         props = []
         for i in sel:
-            o, d = esc(trips["origin"].iloc[i]), esc(trips["destination"].iloc[i])
-            head = f"{o} → {d}"
+            head = f"{esc(trips['origin'].iloc[i])} → {esc(trips['destination'].iloc[i])}"
             props.append(
                 {
                     "w": trip_line_px(flow[i], mx),
                     "tip": f"{head} · {fmt_num(flow[i])} vehicles/day",
-                    "popup": (
-                        f'<div class="siting-pop"><b>{head}</b><table>'
-                        f"<tr><th>Flow</th><td>{fmt_num(flow[i])} vehicles/day</td></tr>"
-                        f"<tr><th>Refuelled</th><td>{'yes' if refuelled else 'no'}"
-                        f"</td></tr>{_stations_row(trips, i)}</table></div>"
-                    ),
+                    "popup": _trip_popup(trips, i, head, flow[i], key),
                 }
             )
         fc = _features(_round_geoms(trips.geometry.to_numpy()[sel], tolerance=1e-5), props)
-        colour = REFUELLED_COLOUR if refuelled else NOT_REFUELLED_COLOUR
-        dash = None if refuelled else "8 6"
-        name = f"Trips {'refuelled' if refuelled else 'not refuelled'} ({len(sel)})"
         folium.GeoJson(
             fc,
-            name=name,
+            name=f"Trips {label} ({len(sel)})",
             style_function=lambda f, c=colour, dsh=dash: {
                 "color": c,
                 "weight": f["properties"]["w"],
@@ -740,6 +764,13 @@ def _legend_html(
             f'<div class="row"><svg width="30" height="10"><line x1="1" y1="5" x2="29" y2="5" '
             f'stroke="{REFUELLED_COLOUR}" stroke-width="4"/></svg>can refuel on the way</div>'
         )
+        if trips.get("partly"):
+            rows.append(
+                f'<div class="row"><svg width="30" height="10"><line x1="1" y1="5" x2="29" '
+                f'y2="5" stroke="{PARTLY_REFUELLED_COLOUR}" stroke-width="4" '
+                'stroke-dasharray="2 4"/></svg>partly refuelled (station capacity serves only '
+                "part of the trip's flow)</div>"
+            )
         rows.append(
             f'<div class="row"><svg width="30" height="10"><line x1="1" y1="5" x2="29" y2="5" '
             f'stroke="{NOT_REFUELLED_COLOUR}" stroke-width="4" stroke-dasharray="7 4"/></svg>'

@@ -1,14 +1,17 @@
-"""The planning pipeline: scenario → network, demand, candidates, travel → model → :class:`Plan`.
+"""The planning pipeline: scenario → stage outputs of each demand kind → one model → :class:`Plan`.
 
 Two stages so that budget sweeps pay for the expensive part once:
 
-- :func:`prepare` loads the road graph and builds the demand grid, the candidates and the travel
-  matrix (seconds to tens of seconds) into a :class:`Prepared`;
-- :func:`solve_prepared` turns a :class:`Prepared` and a budget into model arrays, solves
-  :func:`siting.models.max_coverage` and assembles the :class:`~siting.results.Plan`.
+- :func:`prepare` loads the city road graph, then prepares each demand kind the scenario plans
+  (:mod:`siting.demand_kinds`: area demand, trip flows, depot demand) into a :class:`Prepared`;
+- :func:`solve_prepared` composes the kinds' model components under one budget
+  (:func:`siting.models.joint.joint_siting`), solves, and assembles the
+  :class:`~siting.results.Plan` from each kind's results. Area demand alone is solved by its own
+  model (:func:`siting.models.max_coverage`, the same arrays, any solver backend).
 
-:func:`run_scenario` does both. ``progress`` callbacks receive a stage name before each stage
-(``"network"``, ``"demand"``, ``"candidates"``, ``"travel"``, ``"model"``, ``"plan"``).
+:func:`run_scenario` does both. ``progress`` callbacks receive a stage name before each stage:
+``"network"``; ``"demand"``, ``"candidates"``, ``"travel"`` (area demand); ``"trip_flows"``,
+``"depots"`` (corridor section); ``"model"``; ``"plan"``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,22 +29,21 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import shapely
-from shapely.geometry import box
 
-from siting import candidates as cand_mod
-from siting import data, network, travel
-from siting import demand as demand_mod
-from siting._errors import InputError, ScenarioError
+from siting import corridor, network
+from siting._errors import InputError
+from siting.demand_kinds import area_demand, depot_demand, trip_flows
+from siting.demand_kinds._common import KindResult, ModelContext, Progress, num, stage
+from siting.models import MilpBuilder
+from siting.models.joint import Colocation, joint_siting
 from siting.results import Plan
-from siting.scenario import Scenario
+from siting.scenario import CorridorSection, Scenario, Solver
+from siting.study_area import EQUAL_AREA_CRS, manifest_source
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[str], None] | None
-
-#: Equal-area projection used for district area shares (metres), same as :mod:`siting.data`.
-EQUAL_AREA_CRS = data.EQUAL_AREA_CRS
+__all__ = ["EQUAL_AREA_CRS", "Prepared", "prepare", "prepare_corridor", "run_scenario",
+           "solve_prepared"]  # fmt: skip
 
 
 @dataclass
@@ -50,150 +52,83 @@ class Prepared:
 
     Attributes
     ----------
-    scenario : Scenario
-    graph : networkx.MultiDiGraph
-        Road graph.
-    arrays : siting.network.GraphArrays
+    scenario : Scenario or None
+        None for corridor stations prepared without a scenario (:func:`prepare_corridor`).
+    graph : networkx.MultiDiGraph or None
+        City road graph.
+    arrays : siting.network.GraphArrays or None
         Array form of ``graph``.
-    area : shapely geometry
-        Study area (WGS84).
-    districts : pandas.DataFrame
+    area : shapely geometry or None
+        Study area (WGS84) — this and the next four fields are the area-demand kind's inputs
+        (None when the scenario does not plan area demand).
+    districts : pandas.DataFrame or None
         Per district: ``district_code, district_en, district_zh, population_2020,
-        area_share_in_study, population_in_study`` (only districts of the scenario's filter).
-    demand : geopandas.GeoDataFrame
+        area_share_in_study, population_in_area``.
+    demand : geopandas.GeoDataFrame or None
         Demand grid (``docs/ARCHITECTURE.md``).
-    candidates : geopandas.GeoDataFrame
-        Candidate sites (``docs/ARCHITECTURE.md``).
-    travel : scipy.sparse.csr_matrix
+    candidates : geopandas.GeoDataFrame or None
+        Charger candidate sites (``docs/ARCHITECTURE.md``).
+    travel : scipy.sparse.csr_matrix or None
         Demand × candidate travel times (minutes) within the coverage limit.
     timings : dict
         Seconds per stage.
     data_sources : list of dict
     notes : list of str
         Fallbacks and caveats met on the way (also logged).
+    trip_flows : siting.demand_kinds.trip_flows.TripFlowsPart or None
+        Corridor graph, trips and corridor stations (``corridor:`` section).
+    depots : siting.demand_kinds.depot_demand.DepotsPart or None
+        Depot demand served by the corridor stations.
     """
 
-    scenario: Scenario
-    graph: nx.MultiDiGraph
-    arrays: network.GraphArrays
-    area: Any
-    districts: pd.DataFrame
-    demand: gpd.GeoDataFrame
-    candidates: gpd.GeoDataFrame
-    travel: sp.csr_matrix
+    scenario: Scenario | None
+    graph: nx.MultiDiGraph | None
+    arrays: network.GraphArrays | None
+    area: Any = None
+    districts: pd.DataFrame | None = None
+    demand: gpd.GeoDataFrame | None = None
+    candidates: gpd.GeoDataFrame | None = None
+    travel: sp.csr_matrix | None = None
     timings: dict[str, float] = field(default_factory=dict)
     data_sources: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    #: Hydrogen stage outputs (:class:`siting.hydrogen.HydrogenPrepared`) when the scenario has
-    #: a ``hydrogen:`` section.
-    hydrogen: Any = None
+    trip_flows: trip_flows.TripFlowsPart | None = None
+    depots: depot_demand.DepotsPart | None = None
 
-
-def _stage(progress: Progress, name: str) -> float:
-    logger.info("stage %s", name)
-    if progress is not None:
-        progress(name)
-    return time.perf_counter()
-
-
-# ----------------------------------------------------------------------------- study area
-
-
-def _match_districts(names: Iterable[str], table: pd.DataFrame) -> list[str]:
-    codes = []
-    for name in names:
-        key = str(name).strip()
-        hit = table[
-            (table["district_code"].astype(str) == key)
-            | (table["district_en"].str.lower() == key.lower())
-            | (table["district_zh"] == key)
-        ]
-        if hit.empty:
-            raise ScenarioError(f"study_area.districts: unknown district {name!r}")
-        codes.append(str(hit["district_code"].iloc[0]))
-    return codes
-
-
-def study_area(scenario: Scenario) -> tuple[Any, pd.DataFrame, list[dict[str, Any]]]:
-    """Study-area polygon and per-district population inside it.
-
-    Returns
-    -------
-    tuple
-        ``(area, districts, sources)``: WGS84 geometry; a GeoDataFrame of the districts touching
-        the area with ``population_2020``, ``area_share_in_study`` (0..1),
-        ``population_in_area`` (census population × area share: uniform density within each
-        district) and ``geometry``; data-source records.
-    """
-    sa = scenario.study_area
-    near = scenario.path
-    table = data.district_table(near)
-    polys = data.districts(near)
-    code_col = "district_code"
-    polys[code_col] = polys[code_col].astype(str)
-    sources = []
-    embedded_plain = sa.area == "embedded" and sa.bbox is None and not sa.districts
-    if sa.area == "embedded":
-        area = data.study_area(near).to_crs("EPSG:4326").geometry.union_all()
-        sources.append(_manifest_source("study_area.geojson", near))
-    else:
-        try:
-            area = gpd.read_file(sa.area).to_crs("EPSG:4326").geometry.union_all()
-        except Exception as exc:
-            raise InputError(f"study_area.area: cannot read {sa.area}: {exc}") from exc
-        sources.append({"name": "study area", "path": sa.area, "licence": "", "attribution": "",
-                        "note": "user-supplied polygon"})  # fmt: skip
-    if sa.bbox is not None:
-        area = area.intersection(box(*sa.bbox))
-    if sa.districts:
-        codes = _match_districts(sa.districts, table)
-        area = area.intersection(polys[polys[code_col].isin(codes)].geometry.union_all())
-    if area.is_empty:
-        raise ScenarioError("study_area: the study area is empty (bbox / districts outside it?)")
-
-    merged = polys[[code_col, "geometry"]].merge(
-        table[[code_col, "district_en", "district_zh", "resident_population_2020",
-               "area_share_in_study", "population_in_study_est"]],
-        on=code_col,
-    )  # fmt: skip
-    merged = merged.rename(columns={"resident_population_2020": "population_2020"})
-    if embedded_plain:
-        share = merged["area_share_in_study"].to_numpy(float)
-    else:
-        proj = merged.to_crs(EQUAL_AREA_CRS)
-        area_proj = gpd.GeoSeries([area], crs="EPSG:4326").to_crs(EQUAL_AREA_CRS).iloc[0]
-        inter = shapely.area(shapely.intersection(proj.geometry.to_numpy(), area_proj))
-        share = inter / proj.geometry.area.to_numpy()
-    merged["area_share_in_study"] = np.round(share, 6)
-    merged["population_in_area"] = merged["population_2020"].to_numpy(float) * share
-    merged = merged.drop(columns="population_in_study_est")
-    merged = merged[merged["area_share_in_study"] > 0].reset_index(drop=True)
-    sources.append(_manifest_source("districts_in_study_area.csv", near))
-    sources.append(_manifest_source("boundaries/beijing_districts.parquet", near))
-    sources.append(_manifest_source("facts/beijing_districts_2020_census.csv", near))
-    return area, gpd.GeoDataFrame(merged, geometry="geometry", crs="EPSG:4326"), sources
-
-
-def _manifest_source(rel: str, near: Path | None) -> dict[str, Any]:
-    try:
-        files = {f["path"]: f for f in data.manifest(near).get("files", [])}
-    except Exception:
-        files = {}
-    f = files.get(rel, {})
-    return {
-        "name": rel,
-        "path": str(data.data_dir(near) / rel),
-        "licence": f.get("licence", ""),
-        "attribution": f.get("attribution", ""),
-        "note": f.get("description", ""),
-    }
+    @property
+    def kinds(self) -> list[str]:
+        """The demand kinds prepared here (registry names), in model order."""
+        tf = self.trip_flows
+        area = self.demand is not None and (tf is None or tf.section.joint.fast_chargers)
+        names = [trip_flows.NAME] if tf is not None else []
+        names += [depot_demand.NAME] if self.depots is not None else []
+        return names + ([area_demand.NAME] if area else [])
 
 
 # ----------------------------------------------------------------------------- prepare
 
 
+def _load_city_network(scenario: Scenario) -> tuple[nx.MultiDiGraph, list[dict[str, Any]]]:
+    net = scenario.network
+    source = {"kind": net.source, "path": net.path, "place": net.place, "bbox": net.bbox}
+    G = network.load_network(
+        source, base_dir=scenario.base_dir, speeds_kph=net.speeds_kph or None,
+        speed_factor=net.speed_factor,
+    )  # fmt: skip
+    if net.source == "embedded":
+        sources = [manifest_source("network/nodes.parquet", scenario.path),
+                   manifest_source("network/edges.parquet", scenario.path)]  # fmt: skip
+    else:
+        sources = [{
+            "name": "road network", "path": str(net.path or net.place or net.bbox),
+            "licence": "ODbL-1.0", "attribution": network.OSM_ATTRIBUTION,
+            "note": G.graph.get("source", ""),
+        }]  # fmt: skip
+    return G, sources
+
+
 def prepare(scenario: Scenario, *, progress: Progress = None) -> Prepared:
-    """Run the stages before the model: network, demand, candidates, travel.
+    """Run the stages before the model: city network, then each demand kind's stages.
 
     Parameters
     ----------
@@ -211,170 +146,87 @@ def prepare(scenario: Scenario, *, progress: Progress = None) -> Prepared:
     SitingError
         Bad input files or settings (one-line message).
     """
-    timings: dict[str, float] = {}
-    notes: list[str] = []
-    t = _stage(progress, "network")
-    net = scenario.network
-    source = {"kind": net.source, "path": net.path, "place": net.place, "bbox": net.bbox}
-    G = network.load_network(
-        source,
-        base_dir=scenario.base_dir,
-        speeds_kph=net.speeds_kph or None,
-        speed_factor=net.speed_factor,
-    )
+    t = stage(progress, "network")
+    G, sources = _load_city_network(scenario)
     arrays = network.graph_arrays(G)
-    area, districts, sources = study_area(scenario)
-    if net.source == "embedded":
-        sources[:0] = [
-            _manifest_source("network/nodes.parquet", scenario.path),
-            _manifest_source("network/edges.parquet", scenario.path),
-        ]
-    else:
-        sources.insert(0, {
-            "name": "road network",
-            "path": str(net.path or net.place or net.bbox),
-            "licence": "ODbL-1.0",
-            "attribution": network.OSM_ATTRIBUTION,
-            "note": G.graph.get("source", ""),
-        })  # fmt: skip
-    timings["network"] = time.perf_counter() - t
+    prepared = Prepared(scenario, G, arrays, data_sources=sources)
+    prepared.timings["network"] = time.perf_counter() - t
+    if area_demand.active(scenario):
+        part = area_demand.prepare(scenario, G, arrays, progress=progress)
+        prepared.area, prepared.districts, prepared.demand = part.area, part.districts, part.demand
+        prepared.candidates, prepared.travel = part.candidates, part.travel
+        _add_part(prepared, part)
+    if trip_flows.active(scenario):
+        _prepare_corridor_parts(
+            prepared, scenario.corridor, G, base_dir=scenario.base_dir, file=scenario.path,
+            progress=progress,
+        )  # fmt: skip
+    return prepared
 
-    t = _stage(progress, "demand")
-    table = data.district_table(scenario.path)
-    dem = demand_mod.build_demand(
-        G,
-        area,
-        districts,
-        scenario.demand.segments,
-        municipality_population=float(table["resident_population_2020"].sum()),
-        h3_resolution=scenario.demand.h3_resolution,
-        proxy=scenario.demand.proxy,
-        arrays=arrays,
-    )
-    notes += dem.attrs.get("notes", [])
-    timings["demand"] = time.perf_counter() - t
 
-    t = _stage(progress, "candidates")
-    c = scenario.candidates
-    osm = None
-    if c.osm_pois and net.source != "embedded":
-        osm = network.osm_sites(source, base_dir=scenario.base_dir)
-    costs = {k: getattr(scenario.costs, k) for k in ("fast_charger", "hydrogen")}
-    cands = cand_mod.build_candidates(
-        G,
-        costs={k: v for k, v in costs.items() if v is not None},
-        kind=c.kind,
-        spacing_m=c.spacing_m,
-        road_classes=c.road_classes,
-        intersections=c.intersections,
-        site_files=c.site_files,
-        osm_sites=osm,
-        required=c.required,
-        forbidden=c.forbidden,
-        area=area,
-        arrays=arrays,
-    )
-    if cands.empty:
-        raise InputError("candidates: no candidate site (check candidates.road_classes / files)")
-    for sf in c.site_files:
-        sources.append({"name": f"site file {Path(sf.path).name}", "path": str(sf.path),
-                        "licence": "", "attribution": "", "note": f"crs {sf.crs}"})  # fmt: skip
-    timings["candidates"] = time.perf_counter() - t
+def _add_part(prepared: Prepared, part: Any) -> None:
+    prepared.timings.update(part.timings)
+    prepared.data_sources += part.data_sources
+    prepared.notes += part.notes
 
-    t = _stage(progress, "travel")
-    tt = travel.travel_times(
-        arrays, dem["node"].to_numpy(), cands["node"].to_numpy(), scenario.coverage.max_travel_min
-    )
-    timings["travel"] = time.perf_counter() - t
-    prepared = Prepared(
-        scenario, G, arrays, area, districts, dem, cands, tt, timings, sources, notes
-    )
-    if scenario.hydrogen is not None:
-        from siting import hydrogen
 
-        t = _stage(progress, "hydrogen")
-        prepared.hydrogen = hydrogen.prepare_hydrogen(
-            scenario.hydrogen, G, base_dir=scenario.base_dir, file=scenario.path
-        )
-        timings["hydrogen"] = time.perf_counter() - t
+def _prepare_corridor_parts(
+    prepared: Prepared, section: CorridorSection, city: nx.MultiDiGraph | None, *,
+    base_dir: str | Path | None, file: str | Path | None, progress: Progress,
+) -> None:  # fmt: skip
+    t = stage(progress, trip_flows.NAME)
+    part = trip_flows.prepare(section, city, base_dir=base_dir, file=file)
+    prepared.data_sources += part.data_sources
+    prepared.notes += part.notes
+    prepared.timings[trip_flows.NAME] = time.perf_counter() - t
+    prepared.trip_flows = part
+    t = stage(progress, depot_demand.NAME)
+    prepared.depots = depot_demand.prepare(part)
+    prepared.timings[depot_demand.NAME] = time.perf_counter() - t
+
+
+def prepare_corridor(
+    section: CorridorSection,
+    city_graph: nx.MultiDiGraph | None = None,
+    *,
+    base_dir: str | Path | None = None,
+    file: str | Path | None = None,
+    progress: Progress = None,
+) -> Prepared:
+    """Prepare trip flows and depot demand of a corridor section without a whole scenario.
+
+    Parameters
+    ----------
+    section : CorridorSection
+        E.g. from :func:`siting.scenario.load_corridor_section`.
+    city_graph : networkx.MultiDiGraph, optional
+        City road graph to join the corridor to; None: the corridor skeleton alone.
+    base_dir, file : optional
+        Scenario folder (relative ``corridor_dir``) and file named in messages.
+    progress : callable, optional
+
+    Returns
+    -------
+    Prepared
+        With ``scenario`` None and only the ``trip_flows`` and ``depots`` parts; combine it with
+        a charger :class:`Prepared` by ``dataclasses.replace(chargers, trip_flows=...,
+        depots=...)`` for joint siting.
+    """
+    arrays = network.graph_arrays(city_graph) if city_graph is not None else None
+    prepared = Prepared(None, city_graph, arrays)
+    _prepare_corridor_parts(prepared, section, city_graph, base_dir=base_dir, file=file,
+                            progress=progress)  # fmt: skip
     return prepared
 
 
 # ----------------------------------------------------------------------------- solve
 
 
-def _ids_to_mask(ids: Iterable[str] | None, site_ids: pd.Series, what: str) -> np.ndarray:
-    mask = np.zeros(len(site_ids), bool)
-    if ids is None:
-        return mask
-    pos = pd.Series(np.arange(len(site_ids)), index=site_ids.to_numpy())
-    wanted = list(ids)
-    unknown = [s for s in wanted if s not in pos.index]
-    if unknown:
-        raise InputError(f"{what}: unknown site id(s) {unknown[:5]}")
-    mask[pos[wanted].to_numpy()] = True
-    return mask
+@dataclass
+class _Model:
+    """What the joint model needs to be read back."""
 
-
-def _nearest_open(tt: sp.csr_matrix, open_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per demand row: position in ``open_idx`` of the nearest open site (-1) and its time."""
-    sub = tt[:, open_idx].tocoo()
-    best = np.full(tt.shape[0], -1, dtype=np.int64)
-    btime = np.full(tt.shape[0], np.nan)
-    if sub.nnz:
-        order = np.lexsort((sub.data, sub.row))
-        r, c, v = sub.row[order], sub.col[order], sub.data[order]
-        first = np.ones(len(r), bool)
-        first[1:] = r[1:] != r[:-1]
-        best[r[first]] = c[first]
-        btime[r[first]] = v[first]
-    return best, btime
-
-
-def _call_model(
-    prepared: Prepared,
-    budget: float,
-    required: np.ndarray,
-    forbidden: np.ndarray,
-    warm: np.ndarray | None,
-) -> Any:
-    from siting import models
-
-    scn = prepared.scenario
-    cands = prepared.candidates
-    built = (cands["status"] == "built").to_numpy()
-    kwargs: dict[str, Any] = dict(
-        p=None,
-        required=required | built,
-        forbidden=forbidden,
-        module_capacity=cands["kwh_per_plug_day"].to_numpy(float),
-        module_cost=cands["plug_cost_cny"].to_numpy(float),
-        max_modules=cands["max_plugs"].to_numpy(np.int64),
-        existing_modules=cands["existing_plugs"].to_numpy(np.int64),
-        time_limit=scn.solver.time_limit_s,
-        mip_gap=scn.solver.mip_gap,
-        warm_start_open=warm,
-    )
-    import inspect
-
-    params = inspect.signature(models.max_coverage).parameters
-    if scn.solver.threads is not None and "threads" in params:
-        kwargs["threads"] = scn.solver.threads
-    backend = scn.solver.backend
-    if backend != "highs":
-        if "backend" not in params:
-            raise ScenarioError(
-                f"{scn.path}: solver.backend: {backend!r} is not supported by this version of "
-                "siting.models.max_coverage (use 'highs')"
-            )
-        kwargs["backend"] = backend
-    return models.max_coverage(
-        prepared.travel,
-        prepared.demand["kwh_per_day"].to_numpy(float),
-        cands["fixed_cost_cny"].to_numpy(float),
-        float(budget),
-        **kwargs,
-    )
+    colocation: list[Colocation] = field(default_factory=list)
 
 
 def solve_prepared(
@@ -384,13 +236,14 @@ def solve_prepared(
     warm_start: Iterable[str] | None = None,
     *,
     progress: Progress = None,
+    solver: Solver | None = None,
 ) -> Plan:
-    """Solve the coverage model on prepared stage outputs and assemble the plan.
+    """Solve the prepared demand kinds under one budget and assemble the plan.
 
     Parameters
     ----------
     prepared
-        From :func:`prepare`.
+        From :func:`prepare` (or :func:`prepare_corridor`).
     budget_cny
         Money budget (CNY); default: the scenario's ``budget_cny``.
     keep_open
@@ -399,187 +252,224 @@ def solve_prepared(
         Site ids of an earlier plan offered to the solver as a starting point.
     progress
         Optional stage callback.
+    solver
+        Solver options; default: the scenario's ``solver`` section.
 
     Returns
     -------
     siting.results.Plan
     """
     scn = prepared.scenario
+    solver = solver or (scn.solver if scn is not None else Solver())
+    if budget_cny is None and scn is None:
+        raise InputError("budget_cny is needed when there is no scenario")
     budget = float(scn.budget_cny if budget_cny is None else budget_cny)
     if not (budget >= 0 and math.isfinite(budget)):
         raise InputError(f"budget_cny must be a finite number >= 0, got {budget_cny}")
-    if prepared.hydrogen is not None:
-        from siting import hydrogen
-
-        return hydrogen.solve_hydrogen(
-            prepared.hydrogen,
-            prepared if scn.hydrogen.joint.fast_chargers else None,
-            budget,
-            keep_open=keep_open,
-            warm_start=warm_start,
-            time_limit=scn.solver.time_limit_s,
-            mip_gap=scn.solver.mip_gap,
-            threads=scn.solver.threads,
-            scenario=scn,
-        )
-    cands = prepared.candidates
-    sid = cands["site_id"]
-    status = cands["status"].to_numpy()
-    required = (status == "required") | _ids_to_mask(keep_open, sid, "keep_open")
-    forbidden = status == "forbidden"
-    if (required & forbidden).any():
-        bad = sid[required & forbidden].tolist()[:5]
-        raise InputError(f"keep_open: site(s) {bad} are forbidden in the scenario")
-    warm = None
-    if warm_start is not None:
-        known = set(sid)
-        ws = [s for s in warm_start if s in known]
-        warm = np.flatnonzero(_ids_to_mask(ws, sid, "warm_start"))
-
-    t = _stage(progress, "model")
-    sol = _call_model(prepared, budget, required, forbidden, warm)
+    t = stage(progress, "model")
+    if prepared.kinds == [area_demand.NAME]:
+        sol = area_demand.solve_alone(prepared, budget, keep_open, warm_start, solver)
+        model = _Model()
+    else:
+        sol, model = _solve_joint(prepared, budget, keep_open, warm_start, solver)
     t_model = time.perf_counter() - t
 
-    t = _stage(progress, "plan")
-    plan = assemble_plan(prepared, sol, budget)
+    t = stage(progress, "plan")
+    plan = _assemble(prepared, sol, budget, model, solver)
     plan.timings = {**prepared.timings, "model": t_model, "plan": time.perf_counter() - t}
     plan.summary["solve_seconds"] = round(float(sol.seconds), 3)
-    total = sum(plan.timings.values())
-    plan.summary["total_seconds"] = round(total, 3)
+    plan.summary["total_seconds"] = round(sum(plan.timings.values()), 3)
     plan.summary["timings"] = {k: round(v, 3) for k, v in plan.timings.items()}
     logger.info(
-        "plan: %s, %d sites, %.1f%% of demand served, %.0f of %.0f CNY",
-        sol.status,
-        len(plan.sites),
-        100 * plan.summary["demand_covered_share"],
-        plan.summary["spent_cny"],
+        "plan: %s, %d sites, %.1f%% of demand served, %.0f of %.0f CNY", sol.status,
+        len(plan.sites), 100 * plan.summary["demand_covered_share"], plan.summary["spent_cny"],
         budget,
-    )
+    )  # fmt: skip
     return plan
 
 
-def assemble_plan(prepared: Prepared, sol: Any, budget: float) -> Plan:
-    """Turn a model :class:`~siting.models.Solution` into a :class:`~siting.results.Plan`."""
-    scn = prepared.scenario
-    cands = prepared.candidates.copy()
-    dem = prepared.demand.copy()
-    tt = prepared.travel
-    weights = dem["kwh_per_day"].to_numpy(float)
-    open_idx = np.asarray(sol.open, dtype=np.int64)
-    n_open = len(open_idx)
+def _colocation_pairs(
+    stations: pd.DataFrame, chargers: pd.DataFrame, max_m: float
+) -> tuple[np.ndarray, np.ndarray]:
+    d = corridor.haversine_km(
+        chargers["lat"].to_numpy()[:, None], chargers["lon"].to_numpy()[:, None],
+        stations["lat"].to_numpy()[None, :], stations["lon"].to_numpy()[None, :],
+    )  # fmt: skip
+    a, b = np.nonzero(d * 1000.0 <= max_m)
+    return a, b
+
+
+def _solve_joint(
+    prepared: Prepared,
+    budget: float,
+    keep_open: Iterable[str] | None,
+    warm_start: Iterable[str] | None,
+    solver: Solver,
+) -> tuple[Any, _Model]:
+    """Add each kind's component to one model and solve it (``joint_siting``)."""
+    tf, kinds = prepared.trip_flows, prepared.kinds
+    sec = tf.section if tf is not None else None
+    ctx = ModelContext(keep_open, weights=dict(sec.joint.weights) if sec else {})
+    b = MilpBuilder("joint_siting", sense="max")
+    comps = []
+    if tf is not None:
+        comps.append(trip_flows.add_component(b, tf, ctx))
+        ctx.handles[comps[-1].name] = comps[-1].handle
+    if prepared.depots is not None:
+        comp = depot_demand.add_component(b, prepared.depots, tf, ctx)
+        comps += [comp] if comp is not None else []
+    if area_demand.NAME in kinds:
+        comps.append(area_demand.add_component(b, prepared, ctx))
+    model = _Model()
+    if area_demand.NAME in kinds and sec is not None and sec.joint.colocation_saving_cny > 0:
+        a, bb = _colocation_pairs(tf.candidates, prepared.candidates, sec.joint.colocation_max_m)
+        if a.size:
+            model.colocation.append(Colocation(area_demand.COMPONENT, trip_flows.COMPONENT, a,
+                                               bb, sec.joint.colocation_saving_cny))  # fmt: skip
+    split = sec.joint.budget_split if sec is not None else None
+    budgets = None
+    if split is not None:
+        budgets = {k: budget * float(split.get(k, 0.0)) for k in {c.kind for c in comps}}
+    sol = joint_siting(
+        b, comps, budget_cny=None if budgets else budget, budgets_cny=budgets,
+        colocation=model.colocation, time_limit=solver.time_limit_s, mip_gap=solver.mip_gap,
+        threads=solver.threads, warm_start_open=_warm(prepared, warm_start),
+    )  # fmt: skip
+    if not sol.is_feasible:
+        raise InputError(f"no plan: {sol.message}")
+    return sol, model
+
+
+def _warm(prepared: Prepared, warm_start: Iterable[str] | None) -> dict[str, np.ndarray] | None:
+    if warm_start is None:
+        return None
+    ws = set(warm_start)
+    warm = {}
+    if prepared.trip_flows is not None:
+        warm[trip_flows.COMPONENT] = np.flatnonzero(
+            prepared.trip_flows.candidates["site_id"].isin(ws).to_numpy()
+        )
+    if area_demand.NAME in prepared.kinds:
+        warm[area_demand.COMPONENT] = np.flatnonzero(
+            prepared.candidates["site_id"].isin(ws).to_numpy()
+        )
+    return warm
+
+
+# ----------------------------------------------------------------------------- assemble
+
+
+def _kind_results(prepared: Prepared, sol: Any) -> dict[str, KindResult]:
+    comps = sol.details.get("components")
+    if comps is None:  # area demand solved alone
+        return {area_demand.NAME: area_demand.assemble(prepared, {**sol.details, "open": sol.open})}
+    out: dict[str, KindResult] = {}
+    if area_demand.COMPONENT in comps:
+        out[area_demand.NAME] = area_demand.assemble(prepared, comps[area_demand.COMPONENT])
+    tf = prepared.trip_flows
+    if tf is not None:
+        flow = comps[trip_flows.COMPONENT]
+        open_st = np.zeros(len(tf.candidates), bool)
+        open_st[flow["open"]] = True
+        dep = depot_demand.assemble(prepared.depots, comps.get(depot_demand.COMPONENT), open_st)
+        out[trip_flows.NAME] = trip_flows.assemble(tf, flow, dep.site_served)
+        out[depot_demand.NAME] = dep
+    return out
+
+
+def _share_colocation_savings(
+    sites: pd.DataFrame, sol: Any, prepared: Prepared, model: _Model
+) -> pd.DataFrame:
+    """Credit each built co-location pair's saving half to each of its two sites, so that the
+    sites' ``cost_cny`` add up to ``spent_cny`` (the budget row's convention)."""
+    if not model.colocation:
+        return sites
+    saving = pd.Series(0.0, index=sites["site_id"].to_numpy())
+    ids = {area_demand.COMPONENT: prepared.candidates["site_id"].to_numpy(),
+           trip_flows.COMPONENT: prepared.trip_flows.candidates["site_id"].to_numpy()}  # fmt: skip
+    for co, both in zip(model.colocation, sol.details["colocated"], strict=True):
+        s = np.broadcast_to(np.asarray(co.saving_cny, float), both.shape)[both] / 2.0
+        for name, pos in ((co.a, co.site_a), (co.b, co.site_b)):
+            per = pd.Series(s).groupby(ids[name][np.asarray(pos)[both]]).sum()
+            saving = saving.add(per, fill_value=0.0)
+    sites = sites.copy()
+    sites["colocation_saving_cny"] = saving.reindex(sites["site_id"]).to_numpy()
+    sites["cost_cny"] = sites["cost_cny"] - sites["colocation_saving_cny"]
+    return sites
+
+
+def _head(
+    scn: Scenario | None, sol: Any, budget: float, solver: Solver, site_costs: float
+) -> dict[str, Any]:
     det = sol.details or {}
-    plugs = np.asarray(det.get("modules", np.zeros(n_open)), dtype=float).round().astype(np.int64)
-    served_site = np.asarray(det.get("served", np.zeros(n_open)), dtype=float)
-
-    best, btime = _nearest_open(tt, open_idx)
-    reach = best >= 0
-    assign = det.get("assignment_matrix", sol.assignment)
-    if sp.issparse(assign) and assign.shape == (len(dem), n_open):
-        # served kWh/day of each cell by each open site
-        served_cell = np.asarray(sp.csr_matrix(assign).sum(axis=1)).ravel()
-    elif sp.issparse(assign) and assign.shape == (len(dem), len(cands)):
-        served_cell = np.asarray(sp.csr_matrix(assign).sum(axis=1)).ravel()
-    else:
-        # only per-site totals known: spread the total served over the reachable cells in
-        # proportion to their demand (conserves the total; per-cell values are indicative)
-        reach_w = float(weights[reach].sum())
-        ratio = min(float(served_site.sum()) / reach_w, 1.0) if reach_w > 0 else 0.0
-        served_cell = np.where(reach, weights * ratio, 0.0)
-    dem["served_kwh"] = served_cell
-    dem["served_share"] = np.divide(served_cell, weights, out=np.zeros(len(dem)), where=weights > 0)
-    dem["covered"] = reach
-    dem["travel_min"] = btime
-
-    cands["chosen"] = False
-    cands.loc[cands.index[open_idx], "chosen"] = True
-    sites = cands.iloc[open_idx].copy()
-    existing = sites["existing_plugs"].to_numpy(np.int64)
-    sites["plugs"] = np.maximum(plugs, existing) if len(plugs) == n_open else existing
-    sites["capacity_kw"] = sites["plugs"] * sites["plug_kw"]
-    sites["cost_cny"] = sites["fixed_cost_cny"] + sites["plug_cost_cny"] * np.maximum(
-        sites["plugs"] - existing, 0
-    )
-    sites["demand_served"] = served_site if len(served_site) == n_open else np.nan
-    max_t = pd.Series(btime[reach]).groupby(best[reach]).max()
-    sites["max_travel_min"] = max_t.reindex(np.arange(n_open)).to_numpy()
-    sites["size_kg_per_day"] = np.nan
-    sites["trips_served"] = np.nan
-    sites = sites[
-        ["site_id", "kind", "name", "plugs", "capacity_kw", "cost_cny", "demand_served",
-         "source", "lon", "lat", "max_travel_min", "size_kg_per_day", "trips_served",
-         "status", "node", "geometry"]
-    ].reset_index(drop=True)  # fmt: skip
-    sites = gpd.GeoDataFrame(sites, geometry="geometry", crs="EPSG:4326")
-
-    total = float(weights.sum())
-    served = float(served_cell.sum()) if n_open else 0.0
-    spent = float(det.get("spent", sites["cost_cny"].sum()))
-    d = prepared.districts
-    summary: dict[str, Any] = {
-        "scenario": scn.name,
+    joint = "components" in det
+    spent = det["total_spent_cny"] if joint else det.get("spent", site_costs)
+    head: dict[str, Any] = {
+        "scenario": scn.name if scn is not None else "corridor stations",
         "status": sol.status,
-        "objective": _num(sol.objective),
-        "mip_gap": _num(sol.gap),
-        "solve_seconds": _num(sol.seconds),
+        "objective": num(sol.objective),
+        "mip_gap": num(sol.gap),
+        "mip_gap_target": num(det.get("mip_gap_target", solver.mip_gap)),
+        "solve_seconds": num(sol.seconds),
         "total_seconds": None,
         "budget_cny": budget,
-        "spent_cny": round(spent, 2),
-        "demand_covered_share": round(served / total, 6) if total > 0 else 0.0,
-        "demand_reachable_share": round(float(weights[reach].sum()) / total, 6) if total else 0.0,
-        "demand_kwh_per_day": round(total, 3),
-        "served_kwh_per_day": round(served, 3),
-        "sites_by_kind": {str(k): int(v) for k, v in sites["kind"].value_counts().items()},
-        "plugs_by_kind": {str(k): int(v) for k, v in sites.groupby("kind")["plugs"].sum().items()},
-        "n_candidates": len(cands),
-        "n_demand_cells": len(dem),
-        "max_travel_min": scn.coverage.max_travel_min,
-        "h3_resolution": scn.demand.h3_resolution,
-        "study_area": {
-            "area": scn.study_area.area,
-            "bbox": list(scn.study_area.bbox) if scn.study_area.bbox else None,
-            "districts": scn.study_area.districts,
-            "area_km2": round(_area_km2(prepared.area), 1),
-            "note": "the embedded road data covers central Beijing around the 5th Ring Road "
-            "(about 39 × 34 km), not the whole municipality",
-        },
-        "district_population": [
-            {
-                "district_code": str(r.district_code),
-                "district_en": r.district_en,
-                "population_2020": int(r.population_2020),
-                "area_share_in_study": float(r.area_share_in_study),
-                "population_in_study": round(float(r.population_in_area)),
-            }
-            for r in d.itertuples()
-        ],
-        "population_in_study": round(float(d["population_in_area"].sum())),
-        "notes": list(prepared.notes),
-        "solver_message": getattr(sol, "message", ""),
-        "data_sources": prepared.data_sources,
+        "spent_cny": round(float(spent), 2),
     }
+    if joint:
+        head["spent_cny_by_kind"] = {k: round(v, 2) for k, v in det["spent_cny"].items()}
+        head["colocation_saving_cny"] = round(float(det["saving_cny"]), 2)
+    return head
+
+
+def _assemble(prepared: Prepared, sol: Any, budget: float, model: _Model, solver: Solver) -> Plan:
+    """Merge the kinds' results into one :class:`Plan` and its summary."""
+    res = _kind_results(prepared, sol)
+    area, tf, dep = (res.get(k) for k in (area_demand.NAME, trip_flows.NAME, depot_demand.NAME))
+    parts = [r for r in (area, tf) if r is not None]
+    sites = pd.concat([r.sites for r in parts], ignore_index=True)
+    site_costs = float(sites["cost_cny"].sum())
+    sites = _share_colocation_savings(sites, sol, prepared, model)
+    sites = gpd.GeoDataFrame(sites, geometry="geometry", crs="EPSG:4326")
+    cands = gpd.GeoDataFrame(pd.concat([r.candidates for r in parts], ignore_index=True),
+                             geometry="geometry", crs="EPSG:4326")  # fmt: skip
+    summary = _head(prepared.scenario, sol, budget, solver, site_costs)
+    for r in (area, tf, dep):
+        summary.update(r.summary if r is not None else {})
+    if area is None:
+        share = summary.get("hydrogen_node_demand_served_share")
+        summary["demand_covered_share"] = share or 0.0
+        summary["n_demand_cells"] = len(dep.demand)
+        summary["max_travel_min"] = prepared.trip_flows.section.max_travel_min
+    summary.update(_site_counts(sites, cands, sol))
+    summary["notes"] = list(prepared.notes)
+    summary["solver_message"] = getattr(sol, "message", "")
+    summary["data_sources"] = prepared.data_sources
+    if prepared.trip_flows is not None:
+        summary["trip_flow_stage_seconds"] = {
+            k: round(v, 3) for k, v in prepared.trip_flows.timings.items()
+        }
     return Plan(
-        scenario=scn,
-        budget_cny=budget,
-        demand=dem,
-        candidates=cands,
-        sites=sites,
-        solution=sol,
-        summary=summary,
-        trips=None,
+        scenario=prepared.scenario, budget_cny=budget,
+        demand=area.demand if area is not None else dep.demand, candidates=cands, sites=sites,
+        solution=sol, summary=summary, trips=tf.trips if tf is not None else None,
         data_sources=prepared.data_sources,
-    )
+    )  # fmt: skip
 
 
-def _num(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
-def _area_km2(geom: Any) -> float:
-    return float(gpd.GeoSeries([geom], crs="EPSG:4326").to_crs(EQUAL_AREA_CRS).area.iloc[0] / 1e6)
+def _site_counts(sites: pd.DataFrame, cands: pd.DataFrame, sol: Any) -> dict[str, Any]:
+    plugs = pd.to_numeric(sites["plugs"], errors="coerce")
+    out: dict[str, Any] = {}
+    comps = (sol.details or {}).get("components")
+    if comps is not None:
+        out["objective_weights"] = {k: v["weight"] for k, v in comps.items()}
+        out["objective_shares"] = {k: round(v["share"], 6) for k, v in comps.items()}
+    out["sites_by_kind"] = {str(k): int(v) for k, v in sites["kind"].value_counts().items()}
+    out["plugs_by_kind"] = {
+        str(k): int(v) for k, v in plugs.groupby(sites["kind"]).sum(min_count=1).dropna().items()
+    }
+    out["n_candidates"] = len(cands)
+    out["n_candidates_by_kind"] = {str(k): int(v) for k, v in cands["kind"].value_counts().items()}
+    return out
 
 
 def run_scenario(

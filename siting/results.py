@@ -31,8 +31,10 @@ class Plan:
         demand_served, source, lon, lat, geometry, max_travel_min, size_kg_per_day,
         trips_served``.
     trips : GeoDataFrame or None
-        Flow-refuelling trips (``origin, destination, flow_per_day, refuelled, geometry``);
-        None for charger-only scenarios.
+        Corridor / intercity trips (``origin, destination, segment, flow_per_day,
+        served_share`` (0..1 of the flow refuelled), ``refuel_status`` (``refuelled``, ``partly``
+        or ``not``), ``refuelled`` (bool: all of the flow), ``path_km, stations, geometry``);
+        None for scenarios without a ``corridor:`` section.
     solution : Solution
         The model result.
     summary : dict

@@ -8,9 +8,14 @@ Relative file paths are resolved against the scenario file's folder and must exi
 budget, unknown district, missing file) into a :class:`~siting.ScenarioError` whose message is one
 line: ``<file>: <field.path>: <what is wrong>``.
 
-Adding a section (e.g. ``hydrogen:``) means adding one optional field to :class:`Scenario` whose
-type is another :class:`Section` subclass; nothing else in the loader changes. A commented
-reference of every field is in ``scenarios/README.md``.
+Adding a section means adding one optional field to :class:`Scenario` whose type is another
+:class:`Section` subclass; nothing else in the loader changes. A commented reference of every field
+is in ``scenarios/README.md``.
+
+This module is the schema alone: it imports no pipeline stage (the corridor vocabulary it
+validates against comes from :mod:`siting._corridor_facts`). The ``corridor:`` section (trip
+flows on the Olympic corridor / intercity roads, depot demand, corridor stations, joint siting)
+is also accepted under its former name ``hydrogen:``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -31,6 +37,7 @@ from pydantic import (
     model_validator,
 )
 
+from siting._corridor_facts import LOGISTICS_FCEV_TOTAL, NODE_KINDS, OLYMPIC_FCEV_TOTAL
 from siting._errors import ScenarioError
 
 logger = logging.getLogger(__name__)
@@ -43,6 +50,10 @@ Pos = Annotated[float, Field(gt=0)]
 
 #: Road classes used for generated candidates unless the scenario says otherwise.
 DEFAULT_CANDIDATE_ROADS = ("motorway", "trunk", "primary")
+#: Corridor node kinds that are station candidates unless the scenario says otherwise.
+DEFAULT_CANDIDATE_KINDS = ("town", "interchange", "service_area", "venue", "junction_city")
+#: Key of the corridor section in a scenario file, and its former name (still accepted).
+CORRIDOR_KEY, CORRIDOR_KEY_OLD = "corridor", "hydrogen"
 
 
 class Section(BaseModel):
@@ -267,6 +278,153 @@ class Phase(Section):
     budget_cny: NonNeg
 
 
+# ----------------------------------------------------------------------------- corridor
+
+
+class StationSize(Section):
+    """One station size option: daily capacity (kg/day) and build cost (CNY)."""
+
+    size_kg_per_day: Pos
+    cost_cny: NonNeg
+    source: str = ""
+
+
+class Fleet(Section):
+    """Fuel use of a fleet: kg of hydrogen per 100 km (kWh/100 km for ``vehicle: bev``)."""
+
+    kg_per_100km: Pos
+    source: str = ""
+
+
+class DemandPoint(Section):
+    """A depot or venue with daily demand = vehicles × km_per_day × fleet kg/100 km / 100."""
+
+    name: str
+    node: str
+    vehicles: NonNeg
+    km_per_day: NonNeg
+    fleet: str
+    source: str = ""
+
+
+class TripSpec(Section):
+    """Which gravity trip sets to use, their totals (round trips/day), deterrence and fleets."""
+
+    olympic: bool = True
+    logistics: bool = True
+    olympic_total_per_day: NonNeg = OLYMPIC_FCEV_TOTAL
+    logistics_total_per_day: NonNeg = LOGISTICS_FCEV_TOTAL
+    olympic_beta_per_km: NonNeg = 0.01
+    logistics_beta_per_km: NonNeg = 0.02
+    olympic_fleet: str | None = None
+    logistics_fleet: str | None = None
+    basis: str = ""
+
+
+class ExistingStation(Section):
+    """A station already built at a corridor node (kept open at no cost)."""
+
+    node: str
+    size_kg_per_day: Pos
+    name: str = ""
+    source: str = ""
+
+
+class JointSpec(Section):
+    """Joint siting with the area demand (fast chargers) of the scenario's charger sections.
+
+    ``budget_split`` gives fractions of the budget per kind (``hydrogen``, ``fast_charger``;
+    summing to 1) instead of one shared budget. ``weights`` weight each component's share in the
+    objective (keys ``flow``, ``node``, ``fast_charger``; default 1 each = equal weights).
+    ``colocation_saving_cny`` is saved when a fast charger and a hydrogen station are built
+    within ``colocation_max_m`` of each other.
+    """
+
+    fast_chargers: bool = False
+    budget_split: dict[Literal["hydrogen", "fast_charger"], NonNeg] | None = None
+    weights: dict[Literal["flow", "node", "fast_charger"], NonNeg] = Field(default_factory=dict)
+    colocation_saving_cny: NonNeg = 0.0
+    colocation_max_m: Pos = 300.0
+
+    @field_validator("budget_split")
+    @classmethod
+    def _split(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is not None and abs(sum(v.values()) - 1.0) > 1e-9:
+            raise ValueError(f"fractions must sum to 1, got {sum(v.values())}")
+        return v
+
+
+class CorridorSection(Section):
+    """The ``corridor:`` section (former name ``hydrogen:``): stations on the corridor roads.
+
+    Two demand kinds are served by these stations: trip flows (round trips on the Olympic
+    corridor / intercity roads, flow refuelling) and depot demand (``demand_points``, kg/day or
+    kWh/day at depots and venues). ``vehicle: fcev`` plans hydrogen refuelling stations,
+    ``vehicle: bev`` DC fast-charging stations (intercity charging). Capacitated stations: give
+    ``station_sizes``; uncapacitated: give ``station_cost_cny``. ``joint.fast_chargers`` adds the
+    area demand of the scenario's charger sections under the same budget.
+    """
+
+    vehicle: Literal["fcev", "bev"] = "fcev"
+    range_km: Pos
+    station_sizes: list[StationSize] = Field(default_factory=list)
+    station_cost_cny: NonNeg | None = None
+    fleets: dict[str, Fleet] = Field(default_factory=dict)
+    demand_points: list[DemandPoint] = Field(default_factory=list)
+    max_travel_min: Pos = 15.0
+    trips: TripSpec = Field(default_factory=TripSpec)
+    candidate_kinds: list[str] = Field(default_factory=lambda: list(DEFAULT_CANDIDATE_KINDS))
+    required: list[str] = Field(default_factory=list)
+    forbidden: list[str] = Field(default_factory=list)
+    existing: list[ExistingStation] = Field(default_factory=list)
+    joint: JointSpec = Field(default_factory=JointSpec)
+    whole_trips: bool = False
+    beijing_venues_via_city: bool = True
+    max_snap_km: Pos = 5.0
+    corridor_dir: Path | None = None
+
+    @field_validator("candidate_kinds")
+    @classmethod
+    def _kinds(cls, v: list[str]) -> list[str]:
+        bad = sorted(set(v) - NODE_KINDS)
+        if bad:
+            raise ValueError(f"unknown node kind(s) {bad}; use {sorted(NODE_KINDS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CorridorSection:
+        if bool(self.station_sizes) == (self.station_cost_cny is not None):
+            raise ValueError("give exactly one of station_sizes (capacitated) or station_cost_cny")
+        for i, p in enumerate(self.demand_points):
+            if p.fleet not in self.fleets:
+                raise ValueError(f"demand_points[{i}].fleet {p.fleet!r} is not in fleets")
+        for name in ("olympic_fleet", "logistics_fleet"):
+            f = getattr(self.trips, name)
+            if f is not None and f not in self.fleets:
+                raise ValueError(f"trips.{name} {f!r} is not in fleets")
+            seg = name.removesuffix("_fleet")
+            if self.station_sizes and getattr(self.trips, seg) and f is None:
+                raise ValueError(f"trips.{name} is needed with station_sizes (fuel per km)")
+        both = sorted(set(self.required) & set(self.forbidden))
+        if both:
+            raise ValueError(f"node(s) both required and forbidden: {both}")
+        return self
+
+    @property
+    def capacitated(self) -> bool:
+        """True when stations have sizes (kg/day)."""
+        return bool(self.station_sizes)
+
+    @property
+    def station_kind(self) -> Kind:
+        """Site kind of the corridor stations: ``hydrogen`` (fcev) or ``fast_charger`` (bev)."""
+        return "hydrogen" if self.vehicle == "fcev" else "fast_charger"
+
+
+#: Former name of :class:`CorridorSection`.
+HydrogenSection = CorridorSection
+
+
 class Scenario(Section):
     """A whole planning scenario (see ``scenarios/README.md`` for a commented example)."""
 
@@ -282,10 +440,24 @@ class Scenario(Section):
     solver: Solver = Field(default_factory=Solver)
     outputs: Outputs = Field(default_factory=Outputs)
     phases: list[Phase] = Field(default_factory=list)
-    #: Hydrogen stations / flow refuelling / joint siting (:mod:`siting.hydrogen`).
-    hydrogen: HydrogenSection | None = None
+    #: Corridor stations for trip flows and depot demand, joint siting (:mod:`siting.demand_kinds`);
+    #: the YAML key is ``corridor:``, or its former name ``hydrogen:``.
+    corridor: CorridorSection | None = Field(
+        default=None, validation_alias=AliasChoices(CORRIDOR_KEY, CORRIDOR_KEY_OLD)
+    )
     #: The scenario file (set by :func:`load_scenario`; None for scenarios built in code).
     path: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_corridor_key(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and CORRIDOR_KEY in raw and CORRIDOR_KEY_OLD in raw:
+            raise _FieldError(
+                (CORRIDOR_KEY_OLD,),
+                f"give the section once: '{CORRIDOR_KEY}:' (or its former name "
+                f"'{CORRIDOR_KEY_OLD}:'), not both",
+            )
+        return raw
 
     @model_validator(mode="after")
     def _costs_for_kinds(self) -> Scenario:
@@ -304,6 +476,11 @@ class Scenario(Section):
     def base_dir(self) -> Path:
         """Folder against which the scenario's relative paths were resolved."""
         return self.path.parent if self.path is not None else Path.cwd()
+
+    @property
+    def hydrogen(self) -> CorridorSection | None:
+        """Former name of :attr:`corridor` (kept for code written against it)."""
+        return self.corridor
 
     def cost_of(self, kind: str) -> KindCost:
         """The :class:`KindCost` of site kind ``kind``."""
@@ -464,6 +641,14 @@ def load_scenario(path: str | Path) -> Scenario:
         (YAML syntax errors name the line instead of a field).
     """
     file = Path(path)
+    raw = _read_yaml(file)
+    scn = parse_scenario(raw, file=file, base_dir=file.resolve().parent)
+    _check_districts(scn, file)
+    scn.path = file.resolve()
+    return scn
+
+
+def _read_yaml(file: Path) -> Any:
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -471,19 +656,67 @@ def load_scenario(path: str | Path) -> Scenario:
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"{file}: cannot read: {exc}") from None
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown line)"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ScenarioError(f"{file}: {where}: YAML syntax error: {problem}") from None
-    scn = parse_scenario(raw, file=file, base_dir=file.resolve().parent)
-    _check_districts(scn, file)
-    scn.path = file.resolve()
-    return scn
 
 
-# The hydrogen section imports ``Section`` from this module, so it is bound last.
-from siting.hydrogen import HydrogenSection  # noqa: E402
+def parse_corridor_section(
+    raw: Any,
+    *,
+    file: str | Path = "<scenario>",
+    base_dir: Path | None = None,
+    key: str = CORRIDOR_KEY,
+) -> CorridorSection:
+    """Validate a ``corridor:`` (or ``hydrogen:``) mapping on its own.
 
-Scenario.model_rebuild()
+    Parameters
+    ----------
+    raw : mapping
+        The section as read from YAML.
+    file : str or Path
+        Name used in messages.
+    base_dir : Path, optional
+        Folder for relative paths (``corridor_dir``).
+    key : str
+        Section name used in messages (``corridor`` or ``hydrogen``).
+
+    Returns
+    -------
+    CorridorSection
+
+    Raises
+    ------
+    ScenarioError
+        One line ``<file>: <key>.<field>: <what is wrong>``.
+    """
+    try:
+        sec = CorridorSection.model_validate(raw, context={"base_dir": base_dir or Path.cwd()})
+    except ValidationError as exc:
+        errs = exc.errors(include_url=False)
+        err = sorted(errs, key=lambda e: (e["type"] not in ("missing", "extra_forbidden"),))[0]
+        loc, msg = _message(err)
+        raise ScenarioError(_error_line(file, (key, *loc), msg)) from None
+    if sec.corridor_dir is not None and not sec.corridor_dir.is_absolute() and base_dir:
+        sec.corridor_dir = Path(base_dir) / sec.corridor_dir
+    return sec
+
+
+def load_corridor_section(path: str | Path) -> CorridorSection:
+    """Read only the ``corridor:`` (or ``hydrogen:``) section of a scenario YAML file.
+
+    Raises
+    ------
+    ScenarioError
+        File unreadable, no such section, or an invalid value (one line).
+    """
+    p = Path(path)
+    raw = _read_yaml(p)
+    key = next((k for k in (CORRIDOR_KEY, CORRIDOR_KEY_OLD) if isinstance(raw, dict) and k in raw),
+               None)  # fmt: skip
+    if key is None:
+        raise ScenarioError(f"{p}: {CORRIDOR_KEY}: missing section")
+    return parse_corridor_section(raw[key], file=p, base_dir=p.resolve().parent, key=key)

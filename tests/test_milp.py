@@ -1,5 +1,7 @@
 """The same model through Pyomo (appsi_highs) gives the same optimum; LP/MPS export works."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -51,3 +53,25 @@ def test_model_writes_lp_and_mps(tmp_path):
     m.write(str(tmp_path / "m.mps"))
     assert "chain" in (tmp_path / "m.lp").read_text()
     assert (tmp_path / "m.mps").stat().st_size > 0
+
+
+@pytest.mark.parametrize("sense", ["min", "max"])
+def test_pyomo_route_reports_the_solvers_own_bound_and_gap(sense):
+    # a p-median that HiGHS, allowed a 20 % gap, stops on well before proving optimality: the
+    # Pyomo route must report the bound and gap the solver reached, not gap 0 because it says
+    # "optimal" (the maximising case negates the costs)
+    rng = np.random.default_rng(0)
+    cost = rng.random((60, 40)) * 100
+    milp = build_p_median(cost, 5)
+    if sense == "max":
+        milp = replace(milp, sense="max", c=-milp.c, offset=-milp.offset)
+    exact = solve_milp(milp, mip_gap=0.0)
+    loose = solve_with_pyomo(milp, "appsi_highs", mip_gap=0.2)
+    assert exact.status == loose.status == "optimal"
+    lo, hi = sorted([loose.bound, loose.objective])
+    assert lo - 1e-6 <= exact.objective <= hi + 1e-6  # the bound is a true bound
+    assert loose.gap == pytest.approx(abs(loose.objective - loose.bound) / abs(loose.objective))
+    assert 0 < loose.gap <= 0.2 + 1e-9
+    tight = solve_with_pyomo(milp, "appsi_highs", mip_gap=0.0)
+    assert tight.objective == pytest.approx(exact.objective, rel=1e-9)
+    assert tight.gap == pytest.approx(0.0, abs=1e-9)

@@ -119,3 +119,15 @@ def test_hydrogen_section_is_validated_like_the_rest():
         parse_scenario({**_minimal(), "hydrogen": {}}, file="x.yaml")
     assert parse_scenario(_minimal(), file="x.yaml").hydrogen is None
     assert "phases" in Scenario.model_fields
+
+
+def test_corridor_section_loads_under_its_name_and_its_former_name_but_not_both():
+    sec = {"range_km": 300, "station_cost_cny": 1e6}
+    new = parse_scenario({**_minimal(), "corridor": sec}, file="x.yaml")
+    old = parse_scenario({**_minimal(), "hydrogen": sec}, file="x.yaml")
+    assert new.corridor == old.corridor and old.hydrogen is old.corridor
+    assert new.corridor.range_km == 300 and new.corridor.station_kind == "hydrogen"
+    with pytest.raises(ScenarioError, match=r"^x\.yaml: corridor\.range_km: missing"):
+        parse_scenario({**_minimal(), "corridor": {}}, file="x.yaml")
+    with pytest.raises(ScenarioError, match=r"^x\.yaml: hydrogen: give the section once"):
+        parse_scenario({**_minimal(), "corridor": sec, "hydrogen": sec}, file="x.yaml")

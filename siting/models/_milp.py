@@ -470,12 +470,53 @@ def to_pyomo(milp: Milp):  # -> pyomo.environ.ConcreteModel
     return m
 
 
+#: Option names of the relative MIP gap and the time limit for the Pyomo solvers we know.
+_PYOMO_OPTIONS = {
+    "appsi_highs": ("mip_rel_gap", "time_limit"),
+    "glpk": ("mipgap", "tmlim"),
+    "cbc": ("ratioGap", "seconds"),
+}
+
+
+def _pyomo_bound(res: object, sense: str) -> float:
+    """The solver's own bound on the optimum from a Pyomo results object (nan when not given)."""
+    problem = getattr(res, "problem", None)
+    name = "upper_bound" if sense == "max" else "lower_bound"
+    try:
+        value = float(getattr(problem, name))
+    except (TypeError, ValueError):
+        return np.nan
+    return value if np.isfinite(value) else np.nan
+
+
 def solve_with_pyomo(
-    milp: Milp, solver: str = "appsi_highs", *, time_limit: float | None = None
+    milp: Milp,
+    solver: str = "appsi_highs",
+    *,
+    time_limit: float | None = None,
+    mip_gap: float | None = None,
 ) -> MilpResult:
     """Solve ``milp`` through Pyomo with any installed solver (``appsi_highs``, ``glpk``, ...).
 
     Used to check the formulation independently of the direct HiGHS path.
+
+    Parameters
+    ----------
+    milp : Milp
+    solver : str
+        Pyomo solver name.
+    time_limit : float, optional
+        Seconds (passed for the solvers in :data:`_PYOMO_OPTIONS`).
+    mip_gap : float, optional
+        Relative MIP gap at which the solver may stop (default: the solver's own default).
+
+    Returns
+    -------
+    MilpResult
+        ``bound`` is the solver's own bound on the optimum (Pyomo's ``problem.lower_bound`` when
+        minimising, ``upper_bound`` when maximising) and ``gap`` the relative gap
+        ``|objective - bound| / |objective|``; both nan when the solver reports no bound. A solver
+        that says "optimal" may have stopped at its gap tolerance, so the gap is not assumed 0.
     """
     import pyomo.environ as pyo
 
@@ -486,10 +527,11 @@ def solve_with_pyomo(
         from siting._errors import ModelInputError
 
         raise ModelInputError(f"Pyomo solver {solver!r} is not available on this machine")
-    if time_limit is not None:
-        key = {"appsi_highs": "time_limit", "glpk": "tmlim", "cbc": "seconds"}.get(solver)
-        if key:
-            opt.options[key] = time_limit
+    gap_key, time_key = _PYOMO_OPTIONS.get(solver, (None, None))
+    if time_limit is not None and time_key:
+        opt.options[time_key] = time_limit
+    if mip_gap is not None and gap_key:
+        opt.options[gap_key] = mip_gap
     res = opt.solve(m, load_solutions=False)
     tc = str(res.solver.termination_condition)
     seconds = time.perf_counter() - t0
@@ -499,7 +541,9 @@ def solve_with_pyomo(
     x = np.array([pyo.value(v, exception=False) or 0.0 for v in m._siting_columns], dtype=float)
     obj = float(pyo.value(m.objective))
     status: Status = "optimal" if tc == "optimal" else "time_limit"
-    return MilpResult(status, obj, obj if status == "optimal" else np.nan, 0.0, x, seconds, tc)
+    bound = _pyomo_bound(res, milp.sense)
+    gap = abs(obj - bound) / max(abs(obj), 1e-12) if np.isfinite(bound) else np.nan
+    return MilpResult(status, obj, bound, gap, x, seconds, tc)
 
 
 def solve_from_open(

@@ -412,90 +412,10 @@ def joint_siting(
     _check(comps)
     if builder.sense != "max":
         raise ModelInputError("joint_siting needs a maximising builder (MilpBuilder(..., 'max'))")
-    if (budget_cny is None) == (budgets_cny is None):
-        raise ModelInputError("give exactly one of budget_cny (one budget) or budgets_cny (split)")
-    by_name = {c.name: c for c in comps}
-    kinds = sorted({c.kind for c in comps})
-    if budgets_cny is not None:
-        missing = [k for k in kinds if k not in budgets_cny]
-        if missing:
-            raise ModelInputError(f"budgets_cny has no budget for kind(s) {missing}")
-        budgets = {k: float(budgets_cny[k]) for k in kinds}
-    else:
-        budgets = {"*": float(budget_cny)}  # type: ignore[arg-type]
-    for k, b in budgets.items():
-        if not (np.isfinite(b) and b >= 0):
-            raise ModelInputError(f"budget for {k} must be a finite number >= 0, got {b}")
-
-    # co-location variables
-    w_pairs: list[tuple[Colocation, np.ndarray]] = []
-    for co in colocation:
-        if co.a not in by_name or co.b not in by_name:
-            raise ModelInputError(f"colocation names unknown component(s) {co.a!r}, {co.b!r}")
-        ya, yb = by_name[co.a].site_cols, by_name[co.b].site_cols
-        ia = np.asarray(co.site_a, dtype=np.int64).ravel()
-        ib = np.asarray(co.site_b, dtype=np.int64).ravel()
-        if ia.shape != ib.shape:
-            raise ModelInputError("colocation site_a and site_b must have the same length")
-        if ((ia < 0) | (ia >= ya.size)).any() or ((ib < 0) | (ib >= yb.size)).any():
-            raise ModelInputError("colocation site index outside the components' sites")
-        s = vector(co.saving_cny, ia.size, "saving_cny")
-        w = builder.add_vars(f"coloc_{co.a}_{co.b}", ia.size, lower=0.0, upper=1.0,
-                             doc="1 if both sites of a co-location pair are built")  # fmt: skip
-        m = ia.size
-        builder.add_rows(f"coloc_{co.a}_{co.b}_le", 2 * m,
-                         np.concatenate([np.arange(2 * m), np.arange(m), m + np.arange(m)]),
-                         np.concatenate([w, w, ya[ia], yb[ib]]),
-                         np.concatenate([np.ones(2 * m), -np.ones(2 * m)]),
-                         upper=0.0, doc="w <= y_a, w <= y_b")  # fmt: skip
-        w_pairs.append((co, np.stack([w, s, ia, ib])))
-
-    # budget rows
-    for key, b in budgets.items():
-        cols, vals = [], []
-        for c in comps:
-            if key in ("*", c.kind):
-                cols.append(c.cost_cols)
-                vals.append(c.cost_vals)
-        for co, arr in w_pairs:
-            w, s = arr[0].astype(np.int64), arr[1]
-            if key == "*":
-                share = 1.0
-            else:
-                share = 0.5 * ((by_name[co.a].kind == key) + (by_name[co.b].kind == key))
-            if share > 0:
-                cols.append(w)
-                vals.append(-share * s)
-        cc = np.concatenate(cols) if cols else np.zeros(0, np.int64)
-        vv = np.concatenate(vals) if vals else np.zeros(0)
-        builder.add_rows(f"budget_{'all' if key == '*' else key}", 1, np.zeros(cc.size), cc, vv,
-                         upper=b, doc="money budget (CNY)")  # fmt: skip
-
-    milp = builder.build()
-    # normalised, weighted objective (shares) replaces the components' own coefficients; HiGHS
-    # gets it times `scale` (see objective_scale)
-    shares = np.zeros(milp.num_cols)
-    for comp in comps:
-        if comp.total > 0 and comp.weight > 0:
-            np.add.at(shares, comp.objective_cols, comp.weight * comp.objective_vals / comp.total)
-    scale = objective_scale(comps)
-    cost = np.zeros(milp.num_cols)
-    for comp in comps:
-        np.add.at(cost, comp.cost_cols, comp.cost_vals)
-    milp = Milp(
-        name="joint_siting",
-        sense="max",
-        c=scale * shares,
-        A=milp.A,
-        row_lower=milp.row_lower,
-        row_upper=milp.row_upper,
-        col_lower=milp.col_lower,
-        col_upper=milp.col_upper,
-        integer=milp.integer,
-        offset=0.0,
-        var_blocks=milp.var_blocks,
-        row_blocks=milp.row_blocks,
-    )
+    budgets = _budgets(comps, budget_cny, budgets_cny)
+    w_pairs = _add_colocation(builder, comps, colocation)
+    _add_budget_rows(builder, comps, budgets, w_pairs)
+    milp, shares, scale, cost = _share_objective(builder.build(), comps)
     build_s = time.perf_counter() - t0
     start = _warm_start(milp, comps, warm_start_open, time_limit)
     log.debug("joint_siting: %d cols, %d rows, %d nnz, objective scale %.4g",
@@ -524,6 +444,107 @@ def joint_siting(
     sol.details["objective_scale"] = scale
     sol.details["mip_gap_target"] = float(mip_gap)
     return sol
+
+
+def _budgets(
+    comps: list[Component],
+    budget_cny: float | None,
+    budgets_cny: Mapping[str, float] | None,
+) -> dict[str, float]:
+    """``{"*": budget}`` for one budget, else one budget per component kind."""
+    if (budget_cny is None) == (budgets_cny is None):
+        raise ModelInputError("give exactly one of budget_cny (one budget) or budgets_cny (split)")
+    kinds = sorted({c.kind for c in comps})
+    if budgets_cny is not None:
+        missing = [k for k in kinds if k not in budgets_cny]
+        if missing:
+            raise ModelInputError(f"budgets_cny has no budget for kind(s) {missing}")
+        budgets = {k: float(budgets_cny[k]) for k in kinds}
+    else:
+        budgets = {"*": float(budget_cny)}  # type: ignore[arg-type]
+    for k, b in budgets.items():
+        if not (np.isfinite(b) and b >= 0):
+            raise ModelInputError(f"budget for {k} must be a finite number >= 0, got {b}")
+    return budgets
+
+
+def _add_colocation(
+    builder: MilpBuilder, comps: list[Component], colocation: Sequence[Colocation]
+) -> list[tuple[Colocation, np.ndarray]]:
+    """Co-location variables ``w <= y_a, w <= y_b``; per pair: (w column, saving, a, b)."""
+    by_name = {c.name: c for c in comps}
+    w_pairs: list[tuple[Colocation, np.ndarray]] = []
+    for co in colocation:
+        if co.a not in by_name or co.b not in by_name:
+            raise ModelInputError(f"colocation names unknown component(s) {co.a!r}, {co.b!r}")
+        ya, yb = by_name[co.a].site_cols, by_name[co.b].site_cols
+        ia = np.asarray(co.site_a, dtype=np.int64).ravel()
+        ib = np.asarray(co.site_b, dtype=np.int64).ravel()
+        if ia.shape != ib.shape:
+            raise ModelInputError("colocation site_a and site_b must have the same length")
+        if ((ia < 0) | (ia >= ya.size)).any() or ((ib < 0) | (ib >= yb.size)).any():
+            raise ModelInputError("colocation site index outside the components' sites")
+        s = vector(co.saving_cny, ia.size, "saving_cny")
+        w = builder.add_vars(f"coloc_{co.a}_{co.b}", ia.size, lower=0.0, upper=1.0,
+                             doc="1 if both sites of a co-location pair are built")  # fmt: skip
+        m = ia.size
+        builder.add_rows(f"coloc_{co.a}_{co.b}_le", 2 * m,
+                         np.concatenate([np.arange(2 * m), np.arange(m), m + np.arange(m)]),
+                         np.concatenate([w, w, ya[ia], yb[ib]]),
+                         np.concatenate([np.ones(2 * m), -np.ones(2 * m)]),
+                         upper=0.0, doc="w <= y_a, w <= y_b")  # fmt: skip
+        w_pairs.append((co, np.stack([w, s, ia, ib])))
+    return w_pairs
+
+
+def _add_budget_rows(
+    builder: MilpBuilder,
+    comps: list[Component],
+    budgets: dict[str, float],
+    w_pairs: list[tuple[Colocation, np.ndarray]],
+) -> None:
+    """One money row per budget: component costs minus co-location savings."""
+    by_name = {c.name: c for c in comps}
+    for key, b in budgets.items():
+        cols, vals = [], []
+        for c in comps:
+            if key in ("*", c.kind):
+                cols.append(c.cost_cols)
+                vals.append(c.cost_vals)
+        for co, arr in w_pairs:
+            w, s = arr[0].astype(np.int64), arr[1]
+            if key == "*":
+                share = 1.0
+            else:
+                share = 0.5 * ((by_name[co.a].kind == key) + (by_name[co.b].kind == key))
+            if share > 0:
+                cols.append(w)
+                vals.append(-share * s)
+        cc = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+        vv = np.concatenate(vals) if vals else np.zeros(0)
+        builder.add_rows(f"budget_{'all' if key == '*' else key}", 1, np.zeros(cc.size), cc, vv,
+                         upper=b, doc="money budget (CNY)")  # fmt: skip
+
+
+def _share_objective(
+    milp: Milp, comps: list[Component]
+) -> tuple[Milp, np.ndarray, float, np.ndarray]:
+    """The normalised, weighted objective (shares) replacing the components' own coefficients;
+    HiGHS gets it times ``scale`` (see :func:`objective_scale`). Also the money per column."""
+    shares = np.zeros(milp.num_cols)
+    for comp in comps:
+        if comp.total > 0 and comp.weight > 0:
+            np.add.at(shares, comp.objective_cols, comp.weight * comp.objective_vals / comp.total)
+    scale = objective_scale(comps)
+    cost = np.zeros(milp.num_cols)
+    for comp in comps:
+        np.add.at(cost, comp.cost_cols, comp.cost_vals)
+    milp = Milp(
+        name="joint_siting", sense="max", c=scale * shares, A=milp.A, row_lower=milp.row_lower,
+        row_upper=milp.row_upper, col_lower=milp.col_lower, col_upper=milp.col_upper,
+        integer=milp.integer, offset=0.0, var_blocks=milp.var_blocks, row_blocks=milp.row_blocks,
+    )  # fmt: skip
+    return milp, shares, scale, cost
 
 
 def objective_scale(components: Sequence[Component]) -> float:

@@ -1,16 +1,20 @@
-"""Hydrogen stage: section parsing, node demand, sizes, trips on the joined graph, plan output."""
+"""Corridor section: parsing, trip flows on the joined graph, depot demand, sizes, plan output."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import networkx as nx
 import numpy as np
 import pytest
 
-from siting import corridor, hydrogen, network
+from siting import corridor, network
+from siting import plan as plan_mod
 from siting._errors import ScenarioError
+from siting.demand_kinds import trip_flows
 from siting.frlm_network import round_trips_refuelled
+from siting.scenario import Solver, load_corridor_section, parse_corridor_section
 
 ROOT = Path(__file__).resolve().parent.parent
 SCN = Path(__file__).parent / "data" / "scenarios"
@@ -19,37 +23,37 @@ EXTRACT = Path(__file__).parent / "data" / "beijing_extract" / "extract.graphml"
 
 @pytest.fixture(scope="module")
 def small():
-    sec = hydrogen.load_hydrogen_section(SCN / "hydrogen_small.yaml")
-    return hydrogen.prepare_hydrogen(sec, None)
+    sec = load_corridor_section(SCN / "hydrogen_small.yaml")
+    return plan_mod.prepare_corridor(sec)
 
 
 def test_olympic_scenario_hydrogen_section_parses():
-    sec = hydrogen.load_hydrogen_section(ROOT / "scenarios" / "olympic_corridor_hydrogen.yaml")
+    sec = load_corridor_section(ROOT / "scenarios" / "olympic_corridor_hydrogen.yaml")
     assert sec.capacitated and sec.joint.fast_chargers
     assert {s.size_kg_per_day for s in sec.station_sizes} == {500, 1000}
 
 
 def test_intercity_bev_scenario_section_parses_uncapacitated():
-    sec = hydrogen.load_hydrogen_section(ROOT / "scenarios" / "jjj_intercity_fast_charging.yaml")
+    sec = load_corridor_section(ROOT / "scenarios" / "jjj_intercity_fast_charging.yaml")
     assert sec.vehicle == "bev" and not sec.capacitated and sec.station_cost_cny == 660000
 
 
 def test_negative_range_is_a_one_line_scenario_error():
     with pytest.raises(ScenarioError) as e:
-        hydrogen.load_hydrogen_section(SCN / "hydrogen_bad_range.yaml")
+        load_corridor_section(SCN / "hydrogen_bad_range.yaml")
     msg = str(e.value)
     assert "hydrogen.range_km" in msg and "\n" not in msg and "hydrogen_bad_range.yaml" in msg
 
 
 def test_unknown_node_is_a_one_line_scenario_error():
-    sec = hydrogen.load_hydrogen_section(SCN / "hydrogen_bad_node.yaml")
+    sec = load_corridor_section(SCN / "hydrogen_bad_node.yaml")
     with pytest.raises(ScenarioError, match=r"demand_points\[0\]\.node: unknown corridor node"):
-        hydrogen.prepare_hydrogen(sec, None, file="x.yaml")
+        plan_mod.prepare_corridor(sec, file="x.yaml")
 
 
 def test_unknown_fleet_and_missing_station_cost_are_rejected():
     with pytest.raises(ScenarioError, match="fleet 'car' is not in fleets"):
-        hydrogen.parse_hydrogen_section(
+        parse_corridor_section(
             {
                 "range_km": 100,
                 "station_cost_cny": 1,
@@ -59,26 +63,28 @@ def test_unknown_fleet_and_missing_station_cost_are_rejected():
             }
         )
     with pytest.raises(ScenarioError, match="exactly one of station_sizes"):
-        hydrogen.parse_hydrogen_section({"range_km": 100})
+        parse_corridor_section({"range_km": 100})
 
 
 def test_node_demand_is_vehicles_times_km_times_kg_per_100km(small):
-    row = small.node_demand.iloc[0]
+    row = small.depots.demand.iloc[0]
     assert row["kg_per_day"] == pytest.approx(100 * 200 * 5.2 / 100)  # 1040 kg/day
     assert "100 vehicles x 200 km/day x 5.2 kg/100 km" in row["basis"]
 
 
 def test_existing_station_is_built_at_no_cost_with_its_size(small):
-    c = small.candidates
+    c = small.trip_flows.candidates
     i = int(np.flatnonzero(c["corridor_node"] == "chongli")[0])
     assert c["status"].iloc[i] == "built"
-    cost = small.size_cost_cny[i]
+    cost = small.trip_flows.size_cost_cny[i]
     assert np.isfinite(cost).sum() == 1
-    assert small.size_kg_per_day[i][np.isfinite(cost)][0] == 1000 and np.nanmin(cost) == 0
+    assert (
+        small.trip_flows.size_kg_per_day[i][np.isfinite(cost)][0] == 1000 and np.nanmin(cost) == 0
+    )
 
 
 def test_station_loads_stay_within_their_sizes(small):
-    plan = hydrogen.solve_hydrogen(small, None, 40e6)
+    plan = plan_mod.solve_prepared(small, 40e6)
     s = plan.sites
     load = s["trip_fuel_kg_per_day"] + s["node_demand_kg_per_day"]
     assert (load <= s["size_kg_per_day"] + 1e-6).all()
@@ -88,11 +94,12 @@ def test_station_loads_stay_within_their_sizes(small):
 
 
 def test_plan_trips_refuelled_agree_with_a_tank_simulation(small):
-    plan = hydrogen.solve_hydrogen(small, None, 40e6)
-    st = np.zeros(small.lex_nodes.size, bool)
-    chosen = small.candidates["site_id"].isin(plan.sites["site_id"]).to_numpy()
-    st[small.site_pos[chosen]] = True
-    feasible = round_trips_refuelled(small.trips, st, small.section.range_km)
+    plan = plan_mod.solve_prepared(small, 40e6)
+    tf = small.trip_flows
+    st = np.zeros(tf.lex_nodes.size, bool)
+    chosen = tf.candidates["site_id"].isin(plan.sites["site_id"]).to_numpy()
+    st[tf.site_pos[chosen]] = True
+    feasible = round_trips_refuelled(tf.trips, st, tf.section.range_km)
     # a trip counted as refuelled must be coverable by the open stations
     assert not (plan.trips["refuelled"].to_numpy() & ~feasible).any()
     share = plan.summary["flow_refuelled_share"]
@@ -103,7 +110,7 @@ def test_plan_trips_refuelled_agree_with_a_tank_simulation(small):
 
 
 def test_zero_budget_keeps_only_the_existing_station(small):
-    plan = hydrogen.solve_hydrogen(small, None, 0.0)
+    plan = plan_mod.solve_prepared(small, 0.0)
     assert list(plan.sites["site_id"]) == ["h2:chongli"]
     assert plan.summary["spent_cny"] == 0
 
@@ -111,11 +118,11 @@ def test_zero_budget_keeps_only_the_existing_station(small):
 @pytest.fixture(scope="module")
 def joined():
     city = network.load_network({"kind": "file", "path": str(EXTRACT)})
-    sec = hydrogen.parse_hydrogen_section(
+    sec = parse_corridor_section(
         {"range_km": 400, "station_cost_cny": 1e6, "max_snap_km": 60,
          "trips": {"olympic": True, "logistics": False, "olympic_total_per_day": 100}}
     )  # fmt: skip
-    return city, hydrogen.prepare_hydrogen(sec, city)
+    return city, trip_flows.prepare(sec, city)
 
 
 def test_trips_on_the_joined_graph_follow_the_lexicographic_tie_rule(joined):
@@ -125,7 +132,7 @@ def test_trips_on_the_joined_graph_follow_the_lexicographic_tie_rule(joined):
     # the reference: the corridor module's own rule on the same joined graph (string ids)
     C2 = C.copy()
     stand = [(u, v, k) for u, v, k, d in C2.edges(keys=True, data=True)
-             if str(d["name"]).startswith(hydrogen.STAND_IN_LINK)]  # fmt: skip
+             if str(d["name"]).startswith(trip_flows.STAND_IN_LINK)]  # fmt: skip
     venues = sorted({u for u, _, _ in stand if u not in gws})
     C2.remove_edges_from(stand)
     G = corridor.join_with_city(C2, city, gateways=gws + venues, max_snap_km=60)
@@ -146,7 +153,7 @@ def test_lexicographic_rule_picks_the_smaller_of_two_equal_paths():
     for u, v in ("ab", "bd", "ac", "cd"):
         for s, t in ((u, v), (v, u)):
             G.add_edge(s, t, length=1000.0, travel_time=60.0)
-    H, ids, lex = hydrogen._int_graph(G)
+    H, ids, lex = trip_flows._int_graph(G)
     from siting.frlm_network import shortest_path_trips
 
     pos = {int(v): i for i, v in enumerate(lex)}
@@ -181,7 +188,6 @@ ISSUE4_KEYS = {"scenario", "status", "objective", "mip_gap", "solve_seconds", "t
 
 @pytest.fixture(scope="module")
 def chargers():
-    from siting import plan as plan_mod
     from siting.scenario import load_scenario
 
     return plan_mod.prepare(load_scenario(SMALL_CHARGERS))
@@ -198,7 +204,17 @@ def _joint_section(**joint):
                   "olympic_fleet": "bus"},
         "joint": {"fast_chargers": True, **joint},
     }  # fmt: skip
-    return hydrogen.prepare_hydrogen(hydrogen.parse_hydrogen_section(raw), None)
+    return plan_mod.prepare_corridor(parse_corridor_section(raw))
+
+
+#: The solver options the joint tests used before the corridor moved into the plan pipeline.
+EXACT = Solver(time_limit_s=60.0, mip_gap=0.0)
+
+
+def _joint(chargers, **joint):
+    """The charger pipeline's stage outputs plus a small corridor section, for joint siting."""
+    corr = _joint_section(**joint)
+    return replace(chargers, trip_flows=corr.trip_flows, depots=corr.depots)
 
 
 @pytest.mark.parametrize(
@@ -208,13 +224,10 @@ def _joint_section(**joint):
     ids=["zero_hydrogen_weight", "zero_hydrogen_budget"],
 )  # fmt: skip
 def test_joint_plan_without_hydrogen_serves_what_the_charger_only_plan_serves(chargers, joint):
-    from siting import plan as plan_mod
-
     budget = 3e6
     ref = plan_mod.solve_prepared(chargers, budget)
     assert ref.solution.status == "optimal"
-    plan = hydrogen.solve_hydrogen(_joint_section(**joint), chargers, budget, mip_gap=0.0,
-                                   scenario=chargers.scenario)  # fmt: skip
+    plan = plan_mod.solve_prepared(_joint(chargers, **joint), budget, solver=EXACT)
     s = plan.summary
     assert s["status"] == "optimal"
     assert s["served_kwh_per_day"] == pytest.approx(ref.summary["served_kwh_per_day"], rel=1e-7)
@@ -223,8 +236,7 @@ def test_joint_plan_without_hydrogen_serves_what_the_charger_only_plan_serves(ch
 
 
 def test_joint_plan_reports_plugs_served_kwh_and_trip_flow(chargers):
-    plan = hydrogen.solve_hydrogen(_joint_section(), chargers, 6e6, mip_gap=0.0,
-                                   scenario=chargers.scenario)  # fmt: skip
+    plan = plan_mod.solve_prepared(_joint(chargers), 6e6, solver=EXACT)
     s, sites = plan.summary, plan.sites
     assert ISSUE4_KEYS <= set(s)
     assert {"flow_refuelled_share", "hydrogen_node_demand_served_share", "plugs_by_kind"} <= set(s)
@@ -241,3 +253,53 @@ def test_joint_plan_reports_plugs_served_kwh_and_trip_flow(chargers):
     assert h2["plugs"].isna().all() and (h2["size_kg_per_day"] == 500).all()
     assert s["spent_cny"] <= 6e6 + 1e-6
     assert 0 <= s["flow_refuelled_share"] <= 1
+
+
+# ------------------------------------------------------------- partly served trips, site costs
+def test_trips_carry_their_served_share_and_a_three_way_status(small):
+    plan = plan_mod.solve_prepared(small, 40e6)
+    t = plan.trips
+    share = t["served_share"].to_numpy()
+    assert ((share >= 0) & (share <= 1)).all()
+    full, none = share >= 1 - 1e-6, share <= 1e-6
+    expect = np.where(full, "refuelled", np.where(none, "not", "partly"))
+    assert (t["refuel_status"].to_numpy() == expect).all()
+    assert (t["refuelled"].to_numpy() == full).all()
+    # station capacity (500 / 1000 kg/day) runs short at this budget: some trip is partly served,
+    # and it is one the open stations can refuel (only capacity stops the rest of its flow)
+    partly = t["refuel_status"].to_numpy() == "partly"
+    assert partly.any()
+    tf = small.trip_flows
+    st = np.zeros(tf.lex_nodes.size, bool)
+    st[tf.site_pos[tf.candidates["site_id"].isin(plan.sites["site_id"]).to_numpy()]] = True
+    assert round_trips_refuelled(tf.trips, st, tf.section.range_km)[partly].all()
+    counts = plan.summary["trips_by_refuel_status"]
+    assert counts == {k: int((expect == k).sum()) for k in ("refuelled", "partly", "not")}
+
+
+def test_map_draws_partly_served_trips_in_their_own_style(small, tmp_path):
+    from siting.maps import PARTLY_REFUELLED_COLOUR, write_map
+
+    plan = plan_mod.solve_prepared(small, 40e6)
+    n = int((plan.trips["refuel_status"] == "partly").sum())
+    html = write_map(plan, tmp_path / "map.html").read_text(encoding="utf-8")
+    assert f"Trips partly refuelled ({n})" in html
+    assert PARTLY_REFUELLED_COLOUR in html and "partly refuelled (station capacity" in html
+
+
+def test_joint_site_costs_add_up_to_the_money_spent_with_colocation_savings(chargers):
+    from siting import report
+
+    # every corridor station is within 50 km of some charger candidate: savings do apply
+    joint = _joint(chargers, colocation_saving_cny=250_000, colocation_max_m=50_000)
+    plan = plan_mod.solve_prepared(joint, 6e6, solver=EXACT)
+    s, sites = plan.summary, plan.sites
+    assert s["colocation_saving_cny"] > 0
+    assert sites["colocation_saving_cny"].sum() == pytest.approx(s["colocation_saving_cny"])
+    assert (sites["colocation_saving_cny"] >= 0).all()
+    assert sites["cost_cny"].sum() == pytest.approx(s["spent_cny"], abs=0.01)
+    by_kind = sites.groupby("kind")["cost_cny"].sum()
+    for kind, spent in s["spent_cny_by_kind"].items():
+        assert by_kind[kind] == pytest.approx(spent, abs=0.01)
+    written = sum(r["cost_cny"] for r in report.site_records(plan))
+    assert written == pytest.approx(s["spent_cny"], abs=0.01 * len(sites))
