@@ -49,7 +49,9 @@ def municipality(data_dir: str | None = None):  # -> shapely geometry
     return gpd.read_parquet(f"{folder}/boundaries/beijing_districts.parquet").geometry.union_all()
 
 
-def generate(area, *, spacing_m: float = 225.0, seed: int = 2022) -> tuple[pd.DataFrame, pd.DataFrame]:
+def generate(
+    area, *, spacing_m: float = 225.0, seed: int = 2022
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Generate the node and edge tables of the synthetic road graph inside ``area``.
 
     Parameters
@@ -112,7 +114,9 @@ def generate(area, *, spacing_m: float = 225.0, seed: int = 2022) -> tuple[pd.Da
     new_id[keep] = np.arange(1, int(keep.sum()) + 1)
     both = keep[a] & keep[b]
     a, b, c = new_id[a[both]], new_id[b[both]], c[both]
-    nodes = pd.DataFrame({"osmid": np.arange(1, int(keep.sum()) + 1), "x": lon[keep], "y": lat[keep]})
+    nodes = pd.DataFrame(
+        {"osmid": np.arange(1, int(keep.sum()) + 1), "x": lon[keep], "y": lat[keep]}
+    )
     length = great_circle_m(lat[keep][a - 1], lon[keep][a - 1], lat[keep][b - 1], lon[keep][b - 1])
     n_e = a.size
     edges = pd.DataFrame(

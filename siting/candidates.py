@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from siting import network
+from siting import network, road_tables
 from siting._errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def _local_xy(lon: np.ndarray, lat: np.ndarray, lat0: float) -> tuple[np.ndarray
 
 
 def road_candidates(
-    G: nx.MultiDiGraph,
+    G: nx.MultiDiGraph | road_tables.RoadTables,
     road_classes: Iterable[str],
     spacing_m: float,
     *,
@@ -143,7 +143,7 @@ def road_candidates(
     Parameters
     ----------
     G
-        Road graph.
+        Road graph or :class:`siting.road_tables.RoadTables`.
     road_classes
         OSM ``highway`` values, e.g. ``["motorway", "trunk", "primary"]``.
     spacing_m
@@ -157,16 +157,12 @@ def road_candidates(
         ``node``, ``lon``, ``lat``, ``highway`` (class of a road at the node), sorted by node.
     """
     classes = set(road_classes)
-    uvh = [
-        (u, v, d.get("highway")) for u, v, d in G.edges(data=True) if d.get("highway") in classes
-    ]
-    if not uvh:
+    e = road_tables.edge_list(G, classes)[["u", "v", "highway"]]
+    if not len(e):
         logger.warning("candidates: no road of classes %s in the graph", sorted(classes))
         return pd.DataFrame({"node": [], "lon": [], "lat": [], "highway": []})
-    e = pd.DataFrame(uvh, columns=["u", "v", "highway"])
     road_nodes = np.unique(np.concatenate([e["u"].to_numpy(), e["v"].to_numpy()]))
-    nx_ = np.array([G.nodes[n]["x"] for n in road_nodes])
-    ny_ = np.array([G.nodes[n]["y"] for n in road_nodes])
+    nx_, ny_ = road_tables.node_coords(G, road_nodes)
     lat0 = float(ny_.mean())
     node_x, node_y = _local_xy(nx_, ny_, lat0)
     pos = pd.Series(np.arange(len(road_nodes)), index=road_nodes)
@@ -183,16 +179,8 @@ def road_candidates(
     py = node_y[iu[edge]] + t * (node_y[iv[edge]] - node_y[iu[edge]])
     prio = np.zeros(len(px))
     if intersections:
-        und = nx.Graph(
-            G.edge_subgraph(
-                [
-                    (u, v, kk)
-                    for u, v, kk, d in G.edges(keys=True, data=True)
-                    if d.get("highway") in classes
-                ]
-            )
-        )
-        junction = np.array([und.degree(n) >= 3 for n in road_nodes])
+        deg = road_tables.undirected_degree(e["u"].to_numpy(), e["v"].to_numpy(), road_nodes)
+        junction = deg >= 3
         jx, jy = node_x[junction], node_y[junction]
         px, py = np.concatenate([jx, px]), np.concatenate([jy, py])
         prio = np.concatenate([np.full(len(jx), -1.0), prio])
@@ -326,7 +314,7 @@ def read_site_file(path: str | Path, *, crs: str = "WGS84") -> pd.DataFrame:
 
 
 def build_candidates(
-    G: nx.MultiDiGraph,
+    G: nx.MultiDiGraph | road_tables.RoadTables,
     *,
     costs: Mapping[str, Any],
     kind: str = "fast_charger",
@@ -345,7 +333,7 @@ def build_candidates(
     Parameters
     ----------
     G
-        Road graph.
+        Road graph or :class:`siting.road_tables.RoadTables`.
     costs
         ``{kind: cost}``, each with ``fixed_cost_cny``, ``plug_cost_cny`` (CNY), ``plug_kw``
         (kW), ``kwh_per_plug_day`` (kWh/day a plug delivers) and ``max_plugs``.
@@ -376,7 +364,7 @@ def build_candidates(
     InputError
         Bad site file, a site too far from the roads, an unknown required/forbidden id.
     """
-    arrays = arrays if arrays is not None else network.graph_arrays(G)
+    arrays = arrays if arrays is not None else road_tables.graph_arrays(G)
     parts: list[pd.DataFrame] = []
     if spacing_m and spacing_m > 0:
         gen = road_candidates(G, road_classes, spacing_m, intersections=intersections)

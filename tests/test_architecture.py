@@ -22,7 +22,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
     0: ("siting._errors", "siting._corridor_facts", "siting._budgets", "siting._cli_common"),
     1: ("siting", "siting.models*", "siting.results", "siting._osm_ways"),
     2: ("siting.data", "siting.scenario", "siting.orlib"),
-    3: ("siting.network", "siting.corridor", "siting.frlm_network"),
+    3: ("siting.network", "siting.corridor", "siting.frlm_network", "siting.road_tables"),
     4: ("siting.demand", "siting.candidates", "siting.travel", "siting.study_area"),
     5: ("siting.demand_kinds*",),
     6: ("siting.plan",),

@@ -46,6 +46,9 @@ from siting.scenario import Scenario, Solver
 from siting.study_area import area_km2, study_area
 
 NAME = "area"
+#: From this many demand × site pairs on, the plug model is solved on a core of the nearest
+#: pairs and certified with the full instance's bound (:mod:`siting.models.core`).
+CORE_MIN_PAIRS = 2_000_000
 #: Name of the kind's model component (and of its budget kind).
 COMPONENT = "fast_charger"
 
@@ -217,6 +220,15 @@ def solve_alone(
     if solver.threads is not None and "threads" in params:
         kwargs["threads"] = solver.threads
     backend = solver.backend
+    if backend == "highs" and prepared.travel.nnz >= CORE_MIN_PAIRS:
+        from siting.models.core import max_coverage_core
+
+        kwargs.pop("p")
+        kwargs.pop("threads", None)
+        return max_coverage_core(
+            prepared.travel, prepared.demand["kwh_per_day"].to_numpy(float),
+            cands["fixed_cost_cny"].to_numpy(float), float(budget), **kwargs,
+        )  # fmt: skip
     if backend != "highs":
         if "backend" not in params:
             raise ScenarioError(
