@@ -178,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trace", action="store_true", help="also tracemalloc peaks (slower)")
     ap.add_argument("--map", action="store_true", help="also write the Folium map")
     ap.add_argument("--scheduler", default=None, help="Dask scheduler for the travel stage")
+    ap.add_argument(
+        "--time-limit", type=float, default=None, help="solver seconds (default: the scenario's)"
+    )
     ap.add_argument("--log", default="WARNING")
     a = ap.parse_args(argv)
     logging.basicConfig(level=a.log, stream=sys.stderr)
@@ -210,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         gpd.GeoDataFrame(geometry=[poly], crs="EPSG:4326").to_file(path, driver="GeoJSON")
         km2 = area_km2(poly)
         scn = scaled_scenario(path, km2)
+        if a.time_limit is not None:
+            scn.solver.time_limit_s = a.time_limit
         area, districts, sources = study_area(scn)
         table = data.district_table(scn.path)
         dem = demand_mod.build_demand(
@@ -224,11 +229,6 @@ def main(argv: list[str] | None = None) -> int:
          f"{scn.budget_cny / 1e6:.0f} M CNY")  # fmt: skip
     cands = st.run("candidates", lambda: pick_candidates(tables, scn, area, arrays, a.candidates))
 
-    client = None
-    if a.scheduler:
-        from distributed import Client
-
-        client = Client(a.scheduler)
     tt = st.run(
         "travel",
         lambda: travel.travel_times(
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             dem["node"].to_numpy(),
             cands["node"].to_numpy(),
             scn.coverage.max_travel_min,
-            client=client,
+            scheduler=a.scheduler,
         ),
     )
     note("pairs within the reach", f"{tt.nnz} ({tt.data.nbytes + tt.indices.nbytes >> 20} MB)")
@@ -257,8 +257,6 @@ def main(argv: list[str] | None = None) -> int:
          f"{plan.summary['spent_cny'] / 1e6:.1f} M CNY, message: {sol.message}")  # fmt: skip
     note("load (uptime)", os.popen("uptime").read().strip())
     note("command", "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]))
-    if client is not None:
-        client.close()
     return 0
 
 

@@ -127,7 +127,7 @@ def _load_city_network(scenario: Scenario) -> tuple[nx.MultiDiGraph, list[dict[s
     return G, sources
 
 
-def prepare(scenario: Scenario, *, progress: Progress = None) -> Prepared:
+def prepare(scenario: Scenario, *, progress: Progress = None, scheduler: Any = None) -> Prepared:
     """Run the stages before the model: city network, then each demand kind's stages.
 
     Parameters
@@ -136,6 +136,8 @@ def prepare(scenario: Scenario, *, progress: Progress = None) -> Prepared:
         A validated scenario (:func:`siting.scenario.load_scenario`).
     progress
         Optional callback receiving each stage name before it starts.
+    scheduler
+        Dask scheduler address or ``distributed.Client``: the travel-time tiles run there.
 
     Returns
     -------
@@ -152,7 +154,7 @@ def prepare(scenario: Scenario, *, progress: Progress = None) -> Prepared:
     prepared = Prepared(scenario, G, arrays, data_sources=sources)
     prepared.timings["network"] = time.perf_counter() - t
     if area_demand.active(scenario):
-        part = area_demand.prepare(scenario, G, arrays, progress=progress)
+        part = area_demand.prepare(scenario, G, arrays, progress=progress, scheduler=scheduler)
         prepared.area, prepared.districts, prepared.demand = part.area, part.districts, part.demand
         prepared.candidates, prepared.travel = part.candidates, part.travel
         _add_part(prepared, part)

@@ -17,8 +17,9 @@ Dijkstra call costs the window's nodes instead of the city's. Results are kept a
 ``float32`` triples per tile and assembled once into the CSR matrix: no dense demand × site array
 exists at any point.
 
-**Distributed.** With ``client`` (a :class:`distributed.Client`), the graph is scattered to the
-workers once and each tile is one task (:func:`route_tile`); the driver only assembles triples.
+**Distributed.** With ``scheduler`` (a Dask scheduler address ``tcp://host:8786`` or a
+:class:`distributed.Client`), the routing graph is scattered to the workers once and each tile is
+one task (:func:`route_tile`); the driver only assembles the pairs.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ BLOCK_CELLS = 8_000_000
 
 #: Graphs with at least this many nodes are routed tile by tile on windows (see module doc).
 WINDOW_MIN_NODES = 50_000
+
+#: On a cluster, a graph routed whole is still split into this many tasks (by sources).
+TASKS_WHOLE_GRAPH = 16
 
 
 @dataclass
@@ -182,16 +186,32 @@ def route_tile(
             np.concatenate(vals))  # fmt: skip
 
 
-def _route_all(
-    graph: sp.csr_matrix, tiles: list[Tile], limit_s: float, chunk: int, dtype: Any, client: Any
-) -> list[tuple]:
-    if client is None:
-        return [route_tile(graph, t, limit_s, chunk, dtype) for t in tiles]
-    remote = client.scatter(graph, broadcast=True)
-    futures = [
-        client.submit(route_tile, remote, t, limit_s, chunk, dtype, pure=False) for t in tiles
+def _split_whole(tile: Tile, parts: int) -> list[Tile]:
+    """Split a whole-graph tile into ``parts`` tiles of consecutive sources (for a cluster)."""
+    cuts = np.array_split(np.arange(tile.sources.size), max(1, min(parts, tile.sources.size)))
+    return [
+        Tile(None, tile.sources[c], tile.source_rank[c], tile.targets, tile.target_rank)
+        for c in cuts
     ]
-    return client.gather(futures)
+
+
+def _route_all(
+    graph: sp.csr_matrix, tiles: list[Tile], limit_s: float, chunk: int, dtype: Any, scheduler: Any
+) -> list[tuple]:
+    if scheduler is None:
+        return [route_tile(graph, t, limit_s, chunk, dtype) for t in tiles]
+    from distributed import Client
+
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    try:
+        remote = client.scatter(graph, broadcast=True)
+        futures = [
+            client.submit(route_tile, remote, t, limit_s, chunk, dtype, pure=False) for t in tiles
+        ]
+        return client.gather(futures)
+    finally:
+        if client is not scheduler:
+            client.close()
 
 
 def travel_times(
@@ -203,7 +223,7 @@ def travel_times(
     chunk: int = CHUNK,
     dtype: Any = np.float32,
     window_min_nodes: int = WINDOW_MIN_NODES,
-    client: Any = None,
+    scheduler: Any = None,
 ) -> sp.csr_matrix:
     """Travel times (minutes) from every origin node to every destination node within a limit.
 
@@ -224,8 +244,9 @@ def travel_times(
         Value type of the result (``float32`` by default: 4 bytes per pair, ~7 digits).
     window_min_nodes
         Graphs with at least this many nodes are routed tile by tile on windows (exact).
-    client
-        A :class:`distributed.Client`: tiles run as tasks on its workers.
+    scheduler
+        Dask scheduler address (``tcp://host:8786``) or :class:`distributed.Client`: the tiles
+        run as tasks on its workers.
 
     Returns
     -------
@@ -260,7 +281,9 @@ def travel_times(
     tiles = plan_tiles(
         graph, lon, lat, sources, targets, limit_s, window_min_nodes=window_min_nodes
     )
-    parts = _route_all(graph, tiles, limit_s, chunk, np.dtype(dtype), client)
+    if scheduler is not None and len(tiles) == 1 and tiles[0].window is None:
+        tiles = _split_whole(tiles[0], TASKS_WHOLE_GRAPH)
+    parts = _route_all(graph, tiles, limit_s, chunk, np.dtype(dtype), scheduler)
     # origins × unique destinations (repeated origin nodes filled in place), then expand
     # repeated destinations
     row_map = None if n == len(uo) and np.array_equal(o_inv, np.arange(n)) else o_inv

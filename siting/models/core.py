@@ -37,22 +37,59 @@ log = logging.getLogger(__name__)
 CORE_K = 12
 
 
+#: Stored entries handled at once by the row-block loops (bounds their temporary arrays).
+BLOCK = 1 << 22
+
+
+def row_blocks(indptr: np.ndarray, block: int = BLOCK) -> list[tuple[int, int]]:
+    """Consecutive row ranges of a CSR matrix holding about ``block`` stored entries each."""
+    n = indptr.size - 1
+    out, r0 = [], 0
+    while r0 < n:
+        r1 = int(np.searchsorted(indptr, indptr[r0] + block, side="right")) - 1
+        r1 = min(max(r1, r0 + 1), n)
+        out.append((r0, r1))
+        r0 = r1
+    return out
+
+
 def nearest_core(times: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    """Keep, in each row of a demand × site time matrix, the ``k`` smallest entries (ties: any)."""
+    """Keep, in each row of a demand × site time matrix, the ``k`` smallest entries.
+
+    Ties are broken by column; rows are handled in blocks, so the temporary memory is bounded.
+    """
     t = sp.csr_matrix(times)
-    t.sort_indices()
     deg = np.diff(t.indptr)
     if deg.max(initial=0) <= k:
         return t
-    rows = np.repeat(np.arange(t.shape[0], dtype=np.int64), deg)
-    order = np.lexsort((t.data, rows))  # by row, then time
-    rank = np.arange(order.size) - np.repeat(t.indptr[:-1], deg)
-    keep = order[rank < k]
-    keep.sort()
-    out = sp.csr_matrix(
-        (t.data[keep], t.indices[keep], np.r_[0, np.cumsum(np.minimum(deg, k))]), shape=t.shape
-    )
-    return out
+    kept = np.minimum(deg, k)
+    indptr = np.r_[0, np.cumsum(kept)].astype(np.int64)
+    indices = np.empty(int(indptr[-1]), t.indices.dtype)
+    data = np.empty(int(indptr[-1]), t.data.dtype)
+    for r0, r1 in row_blocks(t.indptr):
+        a, b = t.indptr[r0], t.indptr[r1]
+        rows = np.repeat(np.arange(r1 - r0), deg[r0:r1])
+        order = np.lexsort((t.indices[a:b], t.data[a:b], rows))  # by row, time, column
+        rank = np.arange(b - a) - np.repeat(t.indptr[r0:r1] - a, deg[r0:r1])
+        keep = np.sort(order[rank < k])  # back to column order within each row
+        indices[indptr[r0] : indptr[r1]] = t.indices[a:b][keep]
+        data[indptr[r0] : indptr[r1]] = t.data[a:b][keep]
+    return sp.csr_matrix((data, indices, indptr), shape=t.shape)
+
+
+def site_reach(times: sp.csr_matrix, weights: np.ndarray, allowed: np.ndarray) -> tuple:
+    """Per site the weight it reaches, and per row whether an allowed site reaches it."""
+    t = sp.csr_matrix(times)
+    n_d, n_s = t.shape
+    reach = np.zeros(n_s)
+    reachable = np.zeros(n_d, bool)
+    deg = np.diff(t.indptr)
+    for r0, r1 in row_blocks(t.indptr):
+        cols = t.indices[t.indptr[r0] : t.indptr[r1]]
+        reach += np.bincount(cols, weights=np.repeat(weights[r0:r1], deg[r0:r1]), minlength=n_s)
+        rows = np.repeat(np.arange(r0, r1), deg[r0:r1])
+        reachable[rows[allowed[cols]]] = True
+    return reach, reachable
 
 
 def full_bound(
@@ -73,12 +110,7 @@ def full_bound(
     The smaller of the demand some allowed site reaches and the budget's capacity bound with
     ``M_j`` cut to ``ceil(reach_j / K_j)`` (never below the existing plugs), as the model does.
     """
-    allowed = (~forbidden).astype(float)
-    cov = sp.csr_matrix(times, copy=True)
-    cov.data = np.ones(cov.nnz)
-    reachable = (cov @ allowed) > 0
-    reach = np.asarray(cov.T @ weights).ravel()
-    del cov
+    reach, reachable = site_reach(times, weights, ~forbidden)
     e = existing_modules.astype(float)
     m_lo = np.where(required, np.minimum(e, max_modules), 0.0)
     need = np.ceil(reach / module_capacity - 1e-9)
