@@ -18,6 +18,7 @@ SMALL = Path(__file__).parent / "data" / "scenarios" / "small.yaml"
 @pytest.fixture(scope="module")
 def cluster():
     import distributed
+
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cl, distributed.Client(cl) as client:  # fmt: skip
