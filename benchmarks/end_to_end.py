@@ -78,6 +78,8 @@ def default_run(time_limit: float | None) -> dict[str, Any]:
     t["total"] = time.perf_counter() - t0
     return {
         "times": t,
+        "plan": plan,
+        "prepared": prepared,
         "status": plan.solution.status,
         "gap": plan.solution.gap,
         "cells": len(prepared.demand),
@@ -87,6 +89,39 @@ def default_run(time_limit: float | None) -> dict[str, Any]:
         "served": plan.summary["demand_covered_share"],
         "peak_mb": peak_mb(),
     }
+
+
+def model_size(prepared: Any, budget: float) -> dict[str, Any]:
+    """Rows, columns, nonzeros and binaries of the service-level model the default run solves."""
+    from siting.demand_kinds import area_demand
+    from siting.models.plug_levels import build_max_coverage_levels
+
+    c = prepared.candidates
+    st = c["status"].to_numpy()
+    milp = build_max_coverage_levels(
+        prepared.travel, prepared.demand["kwh_per_day"].to_numpy(float),
+        c["fixed_cost_cny"].to_numpy(float), budget, required=(st == "required") | (st == "built"),
+        forbidden=st == "forbidden", **area_demand._level_arrays(prepared),
+    )  # fmt: skip
+    return {
+        "rows": milp.num_rows, "cols": milp.num_cols, "nonzeros": int(milp.A.nnz),
+        "binaries": int(milp.integer.sum()),
+        "blocks": {b.name: b.stop - b.start for b in milp.var_blocks},
+        "kept_hours": [int(h) for h in prepared.sizing.hours],
+    }  # fmt: skip
+
+
+def flat_rule_reference(prepared: Any) -> tuple[float, Any]:
+    """The same prepared scenario solved with the flat ``daily_energy`` rule (the old model)."""
+    from dataclasses import replace
+
+    from siting import plan as plan_mod
+
+    scn = prepared.scenario.model_copy(deep=True)
+    scn.sizing.rule = "daily_energy"
+    t0 = time.perf_counter()
+    plan = plan_mod.solve_prepared(replace(prepared, scenario=scn))
+    return time.perf_counter() - t0, plan
 
 
 def _replicate(prepared: Any, factor: int) -> Any:
@@ -108,7 +143,7 @@ def _replicate(prepared: Any, factor: int) -> Any:
     return rep
 
 
-def scaling(time_limit: float) -> pd.DataFrame:
+def scaling(time_limit: float, light: bool = False) -> pd.DataFrame:
     """Stage seconds for growing numbers of demand cells and candidates."""
     from siting import plan as plan_mod
     from siting.scenario import load_scenario
@@ -128,6 +163,8 @@ def scaling(time_limit: float) -> pd.DataFrame:
         ("cands 50 m all × 5", 8, 50, ALL_DRIVABLE, 5),
         ("res 10 + 100 m all", 10, 100, ALL_DRIVABLE, 1),
     ]
+    if light:  # the two cases that need more than 3 GB
+        cases = cases[:-2]
     for label, res, spacing, classes, factor in cases:
         scn = load_scenario(SCENARIO)
         scn.demand.h3_resolution = res
@@ -183,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-scaling", action="store_true", help="default scenario only")
     ap.add_argument("--time-limit", type=float, default=60.0, help="solver limit, scaling (s)")
     ap.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    ap.add_argument("--light", action="store_true", help="skip the two scaling cases > 3 GB")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
@@ -198,8 +236,23 @@ def main(argv: list[str] | None = None) -> int:
         f"{res['pairs']}, status {res['status']} (gap {res['gap']:.1e}), {res['sites']} sites, "
         f"{res['served']:.1%} of demand served; peak memory {res['peak_mb']:.0f} MB"
     )
+    plan, prepared = res["plan"], res["prepared"]
+    s = plan.summary
+    print(f"sizing {prepared.scenario.sizing.rule}: {s.get('service_level')}")
+    print(f"proof: {plan.solution.message}; binding limit {s.get('binding_limit')}: "
+          f"{s.get('binding_limit_detail')}")  # fmt: skip
+    print(f"plugs per site (plugs: sites): {s.get('plugs_per_site')}")
+    if prepared.scenario.sizing.rule == "service_level":
+        print(f"model size: {model_size(prepared, plan.budget_cny)}")
+        t_flat, flat = flat_rule_reference(prepared)
+        t_lv = res["times"]["model"] + res["times"]["plan"]
+        print(
+            f"reference, same run: flat daily_energy rule model+plan {t_flat:.2f} s "
+            f"({flat.solution.status}, {flat.summary['demand_covered_share']:.1%} served, "
+            f"{len(flat.sites)} sites); service level / flat = {t_lv / max(t_flat, 1e-9):.2f}x"
+        )
     if not args.no_scaling:
-        df = scaling(args.time_limit)
+        df = scaling(args.time_limit, args.light)
         print(f"\nScaling (solver time limit {args.time_limit:.0f} s):")
         table = (
             _markdown(df.set_index(df.columns[0])) if args.markdown else df.to_string(index=False)

@@ -52,6 +52,7 @@ COLUMNS = [
     "kwh_per_plug_day",
     "max_plugs",
     "existing_plugs",
+    "connection_kw_max",
     "status",
     "snap_m",
 ]
@@ -120,6 +121,203 @@ def gcj02_to_wgs84(lon: Any, lat: Any, *, iterations: int = 10) -> tuple[np.ndar
         dlon, dlat = _gcj_offsets(wlon, wlat)
         wlon, wlat = glon - dlon, glat - dlat
     return wlon, wlat
+
+
+# ----------------------------------------------------------------------------- place names
+
+#: Road classes from the most to the least important (names of bigger roads come first).
+ROAD_RANK = ("motorway", "trunk", "primary", "secondary", "tertiary", "unclassified",
+             "residential", "living_street", "road")  # fmt: skip
+#: OSM tags tried, in order, for a Latin-script name of a road (where the graph carries them).
+LATIN_NAME_TAGS = ("name:en", "name:zh_pinyin", "name:zh-Latn-pinyin", "int_name")
+
+
+def _first(v: Any) -> str:
+    """A tag value as one string (osmnx gives lists where merged ways differ)."""
+    if isinstance(v, list | tuple):
+        v = next((x for x in v if isinstance(x, str) and x.strip()), "")
+    return v.strip() if isinstance(v, str) else ""
+
+
+def _road_label(d: Mapping[str, Any]) -> str:
+    """``name`` of an edge, with its English / pinyin name in brackets where OSM has one; the
+    Latin name alone where the road has no ``name``."""
+    name = _first(d.get("name"))
+    latin = next((_first(d.get(t)) for t in LATIN_NAME_TAGS if _first(d.get(t))), "")
+    if name and latin and latin != name:
+        return f"{name} ({latin})"
+    return name or latin
+
+
+def _rank(highway: Any) -> int:
+    h = _first(highway).removesuffix("_link")
+    return ROAD_RANK.index(h) if h in ROAD_RANK else len(ROAD_RANK)
+
+
+def road_names(G: nx.MultiDiGraph, nodes: Iterable[Any], *, max_names: int = 2) -> list[str]:
+    """Names of the roads at each node, for people: ``"东三环中路 / 建国门外大街"``.
+
+    The names of the edges at the node, the most important road class first (then the most
+    edges), at most ``max_names``. A node on one named road only adds the nearest other road
+    within two edges: ``"4th Ring Road (near 安定路)"``; a node on unnamed roads only (slip
+    roads) takes the names of the roads nearby: ``"near 东三环中路"``; with none either, the
+    class: ``"unnamed primary road"``. Where the graph carries ``name:en`` /
+    ``name:zh_pinyin`` (OSM), it follows in brackets, or stands alone for a road with no
+    ``name``.
+
+    Parameters
+    ----------
+    G : networkx.MultiDiGraph
+        Road graph with edge attributes ``name`` and ``highway``.
+    nodes : iterable
+        Graph node ids.
+    max_names : int
+        Most road names in one label.
+
+    Returns
+    -------
+    list of str
+        One label per node.
+    """
+    und = G.to_undirected(as_view=True) if G.is_directed() else G
+
+    def names_at(n: Any) -> tuple[list[str], str]:
+        seen: dict[str, tuple[int, int]] = {}
+        best_class, best_rank = "", len(ROAD_RANK) + 1
+        for _, _, d in und.edges(n, data=True):
+            r = _rank(d.get("highway"))
+            if r < best_rank:
+                best_rank, best_class = r, _first(d.get("highway"))
+            label = _road_label(d)
+            if label:
+                rk, cnt = seen.get(label, (r, 0))
+                seen[label] = (min(rk, r), cnt + 1)
+        ordered = sorted(seen, key=lambda k: (seen[k][0], -seen[k][1], k))
+        return ordered, best_class
+
+    out = []
+    for n in nodes:
+        if n not in und:
+            out.append("")
+            continue
+        names, cls = names_at(n)
+        if len(names) >= 2:
+            out.append(" / ".join(names[:max_names]))
+            continue
+        near = _names_nearby(und, n, set(names), names_at)
+        if names:
+            out.append(names[0] + (f" (near {near[0]})" if near else ""))
+        elif near:
+            out.append("near " + " / ".join(near[:max_names]))
+        else:
+            out.append(f"unnamed {cls.replace('_', ' ') or 'road'}".strip())
+    return out
+
+
+def _names_nearby(und: Any, n: Any, skip: set[str], names_at: Any, hops: int = 2) -> list[str]:
+    """Road names within ``hops`` edges of node ``n`` (nearest first), except ``skip``."""
+    found: list[str] = []
+    frontier, seen = [n], {n}
+    for _ in range(hops):
+        nxt = []
+        for a in frontier:
+            for b in und.neighbors(a):
+                if b in seen:
+                    continue
+                seen.add(b)
+                nxt.append(b)
+                for name in names_at(b)[0]:
+                    if name not in skip and name not in found:
+                        found.append(name)
+        if found:
+            return found
+        frontier = nxt
+    return found
+
+
+def _boundary_labels(boundaries: Any) -> tuple[np.ndarray, list[str]]:
+    """Polygons and ``"Chaoyang 朝阳区"``-style labels of a boundary table."""
+    cols = boundaries.columns
+    if "district_en" in cols:
+        zh = boundaries["district_zh"] if "district_zh" in cols else ""
+        labels = (boundaries["district_en"].astype(str) + " " + zh.astype(str)).str.strip()
+    elif "name_en" in cols:
+        labels = boundaries["name_en"].astype(str)
+    else:
+        labels = boundaries.get("name", pd.Series([""] * len(boundaries))).astype(str)
+    return boundaries.geometry.to_numpy(), labels.tolist()
+
+
+def district_names(lon: Any, lat: Any, boundaries: Any = None) -> list[str]:
+    """The district (or county) each point lies in: ``"Chaoyang 朝阳区"``; '' outside them all.
+
+    Parameters
+    ----------
+    lon, lat : array-like
+        WGS84 degrees.
+    boundaries : geopandas.GeoDataFrame or list of them, optional
+        Polygons with ``district_en`` / ``district_zh`` (Beijing) or ``name_en`` (Zhangjiakou
+        counties); default the embedded Beijing districts and Zhangjiakou counties. Where
+        polygons nest (a prefecture and its counties), the smallest one holding the point wins.
+
+    Returns
+    -------
+    list of str
+    """
+    import shapely
+
+    if boundaries is None:
+        import geopandas as gpd
+
+        from siting import data
+
+        boundaries = []
+        for f in ("beijing_districts.parquet", "zhangjiakou_counties.parquet"):
+            try:
+                boundaries.append(gpd.read_parquet(data.data_path(f"boundaries/{f}")))
+            except (OSError, InputError) as exc:
+                logger.info("candidates: no district names from %s (%s)", f, exc)
+    tables = boundaries if isinstance(boundaries, list | tuple) else [boundaries]
+    polys: list[Any] = []
+    labels: list[str] = []
+    for t in tables:
+        p, lab = _boundary_labels(t)
+        polys += list(p)
+        labels += lab
+    pts = shapely.points(np.asarray(lon, float), np.asarray(lat, float))
+    out = [""] * len(pts)
+    if not polys:
+        return out
+    areas = shapely.area(np.asarray(polys, dtype=object))
+    tree = shapely.STRtree(polys)
+    pi, gi = tree.query(pts, predicate="within")
+    best: dict[int, int] = {}
+    for p_, g_ in zip(pi.tolist(), gi.tolist(), strict=True):
+        if p_ not in best or areas[g_] < areas[best[p_]]:
+            best[p_] = g_
+    for p_, g_ in best.items():
+        out[p_] = labels[g_]
+    return out
+
+
+def add_place_names(
+    cands: pd.DataFrame, G: nx.MultiDiGraph | None, boundaries: Any = None
+) -> pd.DataFrame:
+    """Name candidate sites for people, in place.
+
+    Sites with no name, or with a generated placeholder name, are named by :func:`road_names`
+    of their graph node; every site gets a ``district`` column (:func:`district_names`).
+    """
+    if len(cands) == 0:
+        cands["district"] = pd.Series(dtype=object)
+        return cands
+    name = cands["name"].fillna("").astype(str) if "name" in cands else pd.Series("", cands.index)
+    unnamed = (name.str.strip() == "") | (cands["source"].astype(str) == "generated")
+    if G is not None and unnamed.any() and "node" in cands:
+        nodes = cands.loc[unnamed, "node"].tolist()
+        cands.loc[unnamed, "name"] = road_names(G, nodes)
+    cands["district"] = district_names(cands["lon"], cands["lat"], boundaries)
+    return cands
 
 
 # ----------------------------------------------------------------------------- generated
@@ -219,8 +417,8 @@ def read_site_file(path: str | Path, *, crs: str = "WGS84") -> pd.DataFrame:
     ----------
     path
         ``.csv`` with columns ``lon``, ``lat``, ``name`` and optional ``id``, ``kind``,
-        ``status``, ``plugs``; or ``.geojson`` / ``.json`` with Point features whose properties
-        hold the same optional fields.
+        ``status``, ``plugs``, ``connection_kw_max`` (kW); or ``.geojson`` / ``.json`` with Point
+        features whose properties hold the same optional fields.
     crs
         ``"WGS84"`` or ``"GCJ-02"`` (converted to WGS84 with :func:`gcj02_to_wgs84`).
 
@@ -228,7 +426,8 @@ def read_site_file(path: str | Path, *, crs: str = "WGS84") -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``id`` (str), ``name``, ``lon``, ``lat`` (WGS84 degrees), ``kind``, ``status`` (None where
-        the file gives none), ``plugs`` (existing plugs, 0 where not given).
+        the file gives none), ``plugs`` (existing plugs, 0 where not given),
+        ``connection_kw_max`` (kW, NaN where not given).
 
     Raises
     ------
@@ -297,6 +496,15 @@ def read_site_file(path: str | Path, *, crs: str = "WGS84") -> pd.DataFrame:
     plugs = pd.to_numeric(col("plugs", 0), errors="coerce")
     if plugs.isna().any() or (plugs < 0).any():
         raise InputError(f"{path}: plugs must be whole numbers >= 0")
+    conn = pd.to_numeric(col("connection_kw_max", np.nan), errors="coerce").astype(float)
+    given = col("connection_kw_max", None).notna().to_numpy()
+    bad_conn = given & ~(conn.to_numpy() >= 0)
+    if bad_conn.any():
+        i = int(np.flatnonzero(bad_conn)[0])
+        raise InputError(
+            f"{path}: row {i + 1}: connection_kw_max must be a number >= 0 kW, got "
+            f"{col('connection_kw_max', None).iloc[i]!r}"
+        )
     return pd.DataFrame(
         {
             "id": ids,
@@ -306,11 +514,64 @@ def read_site_file(path: str | Path, *, crs: str = "WGS84") -> pd.DataFrame:
             "kind": kind,
             "status": status,
             "plugs": plugs.astype(np.int64),
+            "connection_kw_max": conn.to_numpy(),
         }
     )
 
 
 # ----------------------------------------------------------------------------- assembly
+
+
+def check_built_connections(
+    table: pd.DataFrame, site_file: Any, costs: Any, default_kw: float | None
+) -> None:
+    """Plugs already built in a site file must fit their grid connection (one-line InputError).
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`read_site_file`.
+    site_file : SiteFile
+        Its scenario entry (``path``, ``kind``, ``status``).
+    costs : Costs
+        The scenario's costs (``plug_kw`` per kind).
+    default_kw : float or None
+        The scenario's ``grid.connection_kw_max`` (None: no limit).
+    """
+    kind = table["kind"].where(table["kind"].notna(), site_file.kind)
+    plug_kw = np.array([getattr(getattr(costs, k, None), "plug_kw", 0.0) or 0.0 for k in kind])
+    df = pd.DataFrame({
+        "site_id": table["id"], "name": table["name"], "existing_plugs": table["plugs"],
+        "plug_kw": plug_kw, "_file": str(site_file.path), "_row": np.arange(1, len(table) + 1),
+        "_conn_given": table["connection_kw_max"].notna(),
+        "connection_kw_max": table["connection_kw_max"].fillna(
+            float("inf") if default_kw is None else float(default_kw)
+        ),
+    })  # fmt: skip
+    _check_connection(df, float("inf") if default_kw is None else float(default_kw))
+
+
+def _check_connection(df: pd.DataFrame, default_kw: float) -> None:
+    """Plugs already built must fit their site's grid connection (else one-line InputError)."""
+    draw = df["existing_plugs"].to_numpy(float) * df["plug_kw"].to_numpy(float)
+    over = draw - df["connection_kw_max"].to_numpy(float)
+    bad = np.flatnonzero(over > 1e-9)
+    if not bad.size:
+        return
+    i = int(bad[0])
+    r = df.iloc[i]
+    own = "_file" in df and isinstance(r.get("_file"), str)
+    where = f"{r['_file']}: row {int(r['_row'])}" if own else "candidates"
+    field = (
+        "connection_kw_max"
+        if bool(r["_conn_given"])
+        else "connection_kw_max (the scenario's default grid.connection_kw_max)"
+    )
+    raise InputError(
+        f"{where} ({r['name'] or r['site_id']}): {int(r['existing_plugs'])} built plugs × "
+        f"{r['plug_kw']:g} kW = {draw[i]:g} kW > {field} {r['connection_kw_max']:g} kW "
+        f"({over[i]:g} kW over)"
+    )
 
 
 def build_candidates(
@@ -327,8 +588,10 @@ def build_candidates(
     forbidden: Iterable[str] = (),
     area: Any = None,
     arrays: network.GraphArrays | None = None,
+    connection_kw_max: float = float("inf"),
+    districts: Any = None,
 ) -> gpd.GeoDataFrame:
-    """All candidate sites with costs, statuses and graph nodes.
+    """All candidate sites with costs, statuses, graph nodes and names people can read.
 
     Parameters
     ----------
@@ -352,12 +615,19 @@ def build_candidates(
         Study-area polygon (WGS84); generated and OSM candidates outside it are dropped.
     arrays
         :func:`siting.network.graph_arrays` of ``G`` if already computed.
+    connection_kw_max
+        Default grid connection limit of a site (kW; inf = none); a site file's
+        ``connection_kw_max`` column overrides it per site (:mod:`siting.grid`).
+    districts
+        Boundary polygons for the ``district`` column (see :func:`district_names`); default the
+        embedded Beijing districts and Zhangjiakou counties.
 
     Returns
     -------
     geopandas.GeoDataFrame
-        The candidates contract of ``docs/ARCHITECTURE.md`` plus ``kwh_per_plug_day`` and
-        ``snap_m`` (distance to the node, m).
+        The candidates contract of ``docs/ARCHITECTURE.md`` plus ``kwh_per_plug_day``,
+        ``snap_m`` (distance to the node, m) and ``district``. Generated sites, and sites with
+        no name, are named after the OSM roads at their node (:func:`road_names`).
 
     Raises
     ------
@@ -376,10 +646,7 @@ def build_candidates(
             pd.DataFrame(
                 {
                     "site_id": [f"g{int(n)}" for n in gen["node"]],
-                    "name": [
-                        f"{h} road node {int(n)}"
-                        for h, n in zip(gen["highway"], gen["node"], strict=True)
-                    ],
+                    "name": "",
                     "kind": kind,
                     "source": "generated",
                     "lon": gen["lon"].to_numpy(float),
@@ -452,8 +719,11 @@ def build_candidates(
                     "lat": table["lat"].to_numpy(),
                     "status": status.to_numpy(),
                     "existing_plugs": table["plugs"].to_numpy(),
+                    "connection_kw_max": table["connection_kw_max"].to_numpy(),
                     "node": node,
                     "snap_m": dist,
+                    "_file": str(sf.path),
+                    "_row": np.arange(1, len(table) + 1),
                 }
             )
         )
@@ -490,12 +760,19 @@ def build_candidates(
         df.loc[sel, "kwh_per_plug_day"] = float(cost.kwh_per_plug_day)
         df.loc[sel, "max_plugs"] = int(cost.max_plugs)
     df.loc[built, "fixed_cost_cny"] = 0.0  # already paid for
+    if "connection_kw_max" not in df:
+        df["connection_kw_max"] = np.nan
+    conn = pd.to_numeric(df["connection_kw_max"], errors="coerce")
+    df["_conn_given"] = conn.notna().to_numpy()
+    df["connection_kw_max"] = conn.fillna(connection_kw_max).astype(float)
+    _check_connection(df, connection_kw_max)
     df["node"] = df["node"].astype(np.int64)
     df["existing_plugs"] = df["existing_plugs"].astype(np.int64)
     df["max_plugs"] = np.maximum(df["max_plugs"].astype(np.int64), df["existing_plugs"])
     for c in ("fixed_cost_cny", "plug_cost_cny", "plug_kw", "kwh_per_plug_day", "snap_m"):
         df[c] = df[c].astype(float)
     df = df[COLUMNS].reset_index(drop=True)
+    add_place_names(df, G, districts)
     gdf = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df.lon, df.lat), crs="EPSG:4326")
     logger.info(
         "candidates: %d sites (%s)",

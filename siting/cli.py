@@ -88,12 +88,35 @@ def _status(text: str, timings: dict[str, float]) -> Iterator[Callable[[str], No
 
 
 def _check_site_files(scn: Any) -> int:
-    """Read every site file of the scenario (cheap) so a bad one fails before any heavy work."""
-    from siting import candidates
+    """Read every site file (and the substation file) of the scenario (cheap) so a bad one fails
+    before any heavy work."""
+    from siting import candidates, sizing
 
-    return sum(
-        len(candidates.read_site_file(sf.path, crs=sf.crs)) for sf in scn.candidates.site_files
-    )
+    sizing.read_scenario_substations(scn)
+    n = 0
+    for sf in scn.candidates.site_files:
+        table = candidates.read_site_file(sf.path, crs=sf.crs)
+        candidates.check_built_connections(table, sf, scn.costs, scn.grid.connection_kw_max)
+        n += len(table)
+    return n
+
+
+def _queue_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
+    """Result-table rows for the service level reached and the limit that binds."""
+    rows: list[tuple[str, str]] = []
+    lv = s.get("service_level")
+    if lv:
+        target = {"p_wait": f"P(wait) ≤ {lv.get('alpha')}",
+                  "mean_wait": f"mean wait ≤ {lv.get('max_mean_wait_min')} min",
+                  "daily_energy": f"{lv.get('kwh_per_plug_day')} kWh per plug per day"}  # fmt: skip
+        got = ""
+        if lv.get("p_wait_max") is not None:
+            got = (f"; worst site P(wait) {lv['p_wait_max']:.3f}, mean wait ≤ "
+                   f"{lv.get('mean_wait_min_max') or 0:.1f} min")  # fmt: skip
+        rows.append(("plug sizing", f"{target.get(lv.get('rule'), lv.get('rule'))}{got}"))
+    if s.get("binding_limit"):
+        rows.append(("binding limit", f"{s['binding_limit']}: {s.get('binding_limit_detail', '')}"))
+    return rows
 
 
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
@@ -113,7 +136,7 @@ def run(
         bool,
         typer.Option(
             "--offline/--cdn",
-            help="Inline the map's JavaScript/CSS (works with no network; tiles excepted) "
+            help="Inline the map's JavaScript/CSS (works with no network, on its offline base) "
             "or load them from a CDN (smaller file).",
         ),
     ] = True,
@@ -170,6 +193,7 @@ def _print_result(plan: Any, target: Path, written: Any, stages: dict[str, float
             ("within reach",
              f"{s.get('demand_reachable_share', 0):.1%} (≤ {s['max_travel_min']} min)"),
         ]  # fmt: skip
+    rows += _queue_rows(s)
     if s.get("flow_refuelled_share") is not None:
         rows.append(("flow refuelled", f"{s['flow_refuelled_share']:.1%} of "
                      f"{s.get('trips_flow_per_day', 0):,.0f} trips/day (round trips)"))  # fmt: skip
@@ -180,7 +204,9 @@ def _print_result(plan: Any, target: Path, written: Any, stages: dict[str, float
     by_kind = s.get("n_candidates_by_kind")
     cand = ", ".join(f"{v} {labels.get(k, k)}" for k, v in by_kind.items()) if by_kind else ""
     rows += [
-        ("candidates / cells", f"{cand or s['n_candidates']} / {s['n_demand_cells']}"),
+        ("candidates / cells", f"{cand or s['n_candidates']} / {s['n_demand_cells']}")
+        if s.get("n_demand_cells")
+        else ("candidates", f"{cand or s['n_candidates']}"),
         ("time", f"{s['total_seconds']:.1f} s (solver {s['solve_seconds']:.1f} s)"),
     ]
     shown = dict(stages)
@@ -192,6 +218,25 @@ def _print_result(plan: Any, target: Path, written: Any, stages: dict[str, float
     out.print(
         f"outputs in {target}" + (f": {', '.join(Path(f).name for f in files)}" if files else "")
     )
+
+
+def _plans_what(scn: Any) -> str:
+    """The demand kinds a scenario plans, in words, with only the settings they use."""
+    from siting.demand_kinds import active_kinds
+
+    kinds = active_kinds(scn)
+    parts = []
+    if "area" in kinds:
+        parts.append(f"charging demand of segments {', '.join(scn.demand.segments)} within "
+                     f"{scn.coverage.max_travel_min:g} min")  # fmt: skip
+    sec = scn.corridor
+    if sec is not None:
+        parts.append(f"trip flows of {sec.vehicle.upper()} vehicles (range {sec.range_km:g} km) "
+                     f"refuelled at {sec.station_kind.replace('_', ' ')} stations")  # fmt: skip
+        if sec.demand_points:
+            parts.append(f"depot demand at {len(sec.demand_points)} points within "
+                         f"{sec.max_travel_min:g} min")  # fmt: skip
+    return "; ".join(parts)
 
 
 @app.command()
@@ -206,10 +251,9 @@ def validate(
     with _user_errors():
         scn = load_scenario(scenario)
         n_sites = _check_site_files(scn)
-    segs = ", ".join(scn.demand.segments)
     out.print(
-        f"{scenario}: ok — {scn.name!r}; network {scn.network.source}; segments {segs}; "
-        f"budget {scn.budget_cny:,.0f} CNY; limit {scn.coverage.max_travel_min} min"
+        f"{scenario}: ok — {scn.name!r}; network {scn.network.source}; {_plans_what(scn)}; "
+        f"budget {scn.budget_cny:,.0f} CNY"
         + (f"; {n_sites} sites in files" if scn.candidates.site_files else ""),
         markup=False,
         highlight=False,

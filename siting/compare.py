@@ -863,9 +863,22 @@ def _site_feature(
     }
 
 
-def _base_map(runs: Sequence[BudgetRun]) -> folium.Map:
-    """An empty map centred on the candidates, with the two OSM-based base layers."""
+def _site_bounds(runs: Sequence[BudgetRun]) -> list[list[float]] | None:
+    pts = [(float(la), float(lo)) for r in runs
+           for la, lo in zip(r.plan.sites["lat"], r.plan.sites["lon"], strict=True)]  # fmt: skip
+    if not pts:
+        return None
+    la, lo = np.array(pts).T
+    return [[float(la.min()), float(lo.min())], [float(la.max()), float(lo.max())]]
+
+
+def _base_map(runs: Sequence[BudgetRun]) -> tuple[folium.Map, Any]:
+    """An empty map centred on the candidates, with the base layers of the plan maps (online
+    tiles, Amap, and the offline base drawn from the embedded data); returns it and the
+    offline base layer."""
     import folium
+
+    from siting import maps
 
     lons, lats = [], []
     for r in runs:
@@ -874,25 +887,12 @@ def _base_map(runs: Sequence[BudgetRun]) -> folium.Map:
             lons.append(float(np.nanmean(c["lon"])))
             lats.append(float(np.nanmean(c["lat"])))
     center = [float(np.mean(lats)), float(np.mean(lons))] if lats else [39.9, 116.4]
-    m = folium.Map(location=center, zoom_start=11, tiles=None, control_scale=True)
+    m = folium.Map(location=center, zoom_start=11, tiles=None)
     # Only Leaflet is needed (inlined for offline use by comparison_html)
     m.default_js = [js for js in m.default_js if js[0] == "leaflet"]
     m.default_css = [css for css in m.default_css if css[0] == "leaflet_css"]
-    folium.TileLayer(
-        "https://{s}.basemaps.cartocdn.com/light_all/{z}/{x}/{y}{r}.png",
-        attr=_OSM_ATTRIBUTION + ' &copy; <a href="https://carto.com/attributions">CARTO</a>',
-        name="Basemap: light (CARTO)",
-        subdomains="abcd",
-        max_zoom=20,
-    ).add_to(m)
-    folium.TileLayer(
-        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-        attr=_OSM_ATTRIBUTION,
-        name="Basemap: OpenStreetMap",
-        max_zoom=19,
-        show=False,
-    ).add_to(m)
-    return m
+    offline = maps.add_base_layers(m, _site_bounds(runs))
+    return m, offline
 
 
 def comparison_map(comp: Comparison) -> folium.Map:
@@ -907,13 +907,17 @@ def comparison_map(comp: Comparison) -> folium.Map:
     folium.Map
         Every layer holds the sites of that budget's plan; a site's colour is the smallest
         budget (earliest phase) whose plan builds it; only the largest budget's layer is shown
-        at first. Site names are HTML-escaped.
+        at first. The base layers are those of the plan maps (:func:`siting.maps.build_map`):
+        with no network the offline base (roads, districts) is shown. Site names are
+        HTML-escaped.
     """
     import folium
 
+    from siting import maps
+
     runs = comp.runs
     colors = dict(zip([r.label for r in runs], _colors(len(runs)), strict=True))
-    m = _base_map(runs)
+    m, offline = _base_map(runs)
     what = "phase" if comp.mode == "phases" else "budget"
     in_runs: dict[str, list[str]] = {}
     for r in runs:
@@ -940,19 +944,14 @@ def comparison_map(comp: Comparison) -> folium.Map:
             show=(i == len(runs) - 1),
             marker=folium.CircleMarker(radius=5, fill=True),
             style_function=lambda f: f["properties"]["_style"],
-            popup=folium.GeoJsonPopup(fields=["popup"], labels=False, max_width=320),
+            popup=folium.GeoJsonPopup(fields=["popup"], labels=False, max_width=340),
             tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False),
         ).add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
+    maps.finish_map(m, offline)
     m.get_root().html.add_child(folium.Element(_legend(comp, colors, what)))
-    pts = [
-        (float(la), float(lo))
-        for r in runs
-        for la, lo in zip(r.plan.sites["lat"], r.plan.sites["lon"], strict=True)
-    ]
-    if pts:
-        la, lo = np.array(pts).T
-        m.fit_bounds([[la.min(), lo.min()], [la.max(), lo.max()]], padding=(20, 20))
+    bounds = _site_bounds(runs)
+    if bounds:
+        m.fit_bounds(bounds, padding=(20, 20))
     return m
 
 
@@ -964,47 +963,112 @@ def _name(row: Any) -> str:
 
 
 def _popup(row: Any, first: str, labels: list[str], what: str) -> str:
-    e = html.escape
-    plugs = getattr(row, "plugs", None)
-    cost = getattr(row, "cost_cny", None)
-    lines = [
-        f"<b>{e(_name(row))}</b>",
-        f"site {e(str(row.site_id))} ({e(str(getattr(row, 'kind', '')))})",
-        f"first built at {what}: <b>{e(first)}</b>",
-        f"in the plans of: {e(', '.join(labels))}",
-    ]
-    if plugs is not None and pd.notna(plugs):
-        lines.append(f"plugs at this {what}: {int(plugs)}")
-    if cost is not None and pd.notna(cost):
-        lines.append(f"cost: {float(cost) / 1e6:.2f} M CNY")
-    return "<br>".join(lines)
+    """A site's popup: name and district, when it is first built, and its figures at this
+    budget in its kind's units (plugs, kg/day, trips)."""
+    from siting.maps import esc, fmt_cny, fmt_num
+
+    kind = str(getattr(row, "kind", ""))
+    where = esc(getattr(row, "district", None))
+    rows = [("Kind", "Hydrogen station" if kind == "hydrogen" else "Fast charger"),
+            (f"First built at {what}", f"<b>{esc(first)}</b>"),
+            ("In the plans of", esc(", ".join(labels)))]  # fmt: skip
+    plugs = _num(getattr(row, "plugs", None))
+    if math.isfinite(plugs) and (kind != "hydrogen" or plugs > 0):
+        rows.append((f"Plugs at this {what}", f"{plugs:.0f}"))
+    size = _num(getattr(row, "size_kg_per_day", None))
+    if math.isfinite(size):
+        rows.append(("Size", f"{fmt_num(size)} kg/day"))
+    trips = _num(getattr(row, "trips_served", None))
+    if math.isfinite(trips):
+        rows.append(("Trips refuelled here", f"{fmt_num(trips)} O-D trips"))
+    rows.append(("Cost", fmt_cny(getattr(row, "cost_cny", None))))
+    body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    return (
+        f'<div class="siting-pop"><b class="siting-pop-name">{esc(_name(row))}</b>'
+        f'<div class="siting-pop-where">{where}</div><table>{body}</table>'
+        f'<div class="siting-pop-ids">site id {esc(row.site_id)}</div></div>'
+    )
 
 
 def _legend(comp: Comparison, colors: dict[str, str], what: str) -> str:
+    used = set(comp.first_label.values())  # only the colours some site has
     items = "".join(
         f"<div><span style='display:inline-block;width:12px;height:12px;border-radius:6px;"
         f"background:{c};margin-right:6px'></span>{html.escape(lab)}</div>"
         for lab, c in colors.items()
+        if lab in used or not used
     )
     head = "Phase that builds the site" if what == "phase" else "Smallest budget (CNY) building it"
+    h2 = any((r.plan.sites["kind"] == "hydrogen").any() for r in comp.runs if len(r.plan.sites))
     return (
-        "<div style='position:fixed;bottom:30px;left:10px;z-index:9999;background:white;"
-        "padding:8px 10px;border:1px solid #999;border-radius:4px;font:12px sans-serif;"
-        f"max-height:60%;overflow:auto'><b>{head}</b>{items}"
+        "<div class='siting-legend-mini' style='position:fixed;bottom:30px;left:10px;"
+        "z-index:9999;background:white;padding:8px 10px;border:1px solid #999;border-radius:4px;"
+        f"font:12px sans-serif;max-height:60%;overflow:auto'><b>{head}</b>{items}"
         "<div style='margin-top:4px;color:#555'>Toggle layers (top right): one per "
-        f"{what}.<br>Black ring = hydrogen station.</div></div>"
+        f"{what}.{'<br>Black ring = hydrogen station.' if h2 else ''}</div></div>"
     )
+
+
+#: comparison.html table headings: what each comparison.csv column holds, in words, with units.
+COLUMN_LABELS = {
+    "phase": "Phase",
+    "budget_cny": "Budget (M CNY)",
+    "spent_cny": "Spent (M CNY)",
+    "demand_covered_share": "Charging demand covered (%)",
+    "flow_refuelled_share": "Trip flow refuelled (%)",
+    "sites_fast_charger": "Fast-charging sites",
+    "sites_hydrogen": "Hydrogen stations",
+    "plugs": "Plugs",
+    "status": "Solver status",
+    "mip_gap": "Gap to the proven optimum (%)",
+    "solve_seconds": "Solver time (s)",
+    "free_demand_covered_share": "Charging demand covered without nesting (%)",
+    "nesting_cost_share": "Objective given up by nesting (%)",
+}
+
+
+def _objective_label(comp: Comparison, free: bool = False) -> str:
+    """The objective's meaning in the scenario's own terms."""
+    from siting.maps import plan_kinds
+
+    kinds = plan_kinds(comp.runs[0].plan) if comp.runs else {}
+    on = [k for k, v in kinds.items() if v]
+    if on == ["area"]:
+        text = "Charging demand served (kWh/day)"
+    elif on == ["trips"]:
+        text = "Objective: share of trip flow refuelled"
+    else:
+        text = "Objective: sum of the demand kinds' served shares"
+    return text + (" without nesting" if free else "")
+
+
+def _table_for_people(comp: Comparison) -> pd.DataFrame:
+    """The comparison table as people read it: empty columns hidden, headings in words with
+    units (:data:`COLUMN_LABELS`), numbers formatted."""
+    t = comp.table
+    empty = [c for c in t.columns
+             if t[c].isna().all() or (t[c].astype(str).str.strip() == "").all()]  # fmt: skip
+    if "sites_hydrogen" in t and (t["sites_hydrogen"] == 0).all():
+        empty.append("sites_hydrogen")
+    if "sites_fast_charger" in t and (t["sites_fast_charger"] == 0).all():
+        empty += ["sites_fast_charger", "plugs"]
+    out = _fmt_table(t.drop(columns=empty))
+    labels = {**COLUMN_LABELS, "objective": _objective_label(comp),
+              "free_objective": _objective_label(comp, free=True)}  # fmt: skip
+    return out.rename(columns=labels)
 
 
 def _fmt_table(t: pd.DataFrame) -> pd.DataFrame:
     out = t.copy()
     for c in out.columns:
         if c.endswith("_cny"):
-            out[c] = out[c].map(lambda v: f"{v / 1e6:,.2f}M" if pd.notna(v) else "")
+            out[c] = out[c].map(lambda v: f"{v / 1e6:,.2f}" if pd.notna(v) else "")
         elif c.endswith("_share"):
-            out[c] = out[c].map(lambda v: f"{v:.2%}" if pd.notna(v) else "")
+            out[c] = out[c].map(lambda v: f"{100 * v:.2f}" if pd.notna(v) else "")
         elif c == "mip_gap":
-            out[c] = out[c].map(lambda v: f"{v:.3%}" if pd.notna(v) and math.isfinite(v) else "")
+            out[c] = out[c].map(
+                lambda v: f"{100 * v:.3f}" if pd.notna(v) and math.isfinite(v) else ""
+            )
         elif c == "solve_seconds":
             out[c] = out[c].map(lambda v: f"{v:.1f}" if pd.notna(v) else "")
         elif c.endswith("objective"):
@@ -1034,15 +1098,15 @@ def comparison_html(comp: Comparison, png: bytes | None = None) -> str:
     mode_text = {
         "free": "Each budget is optimised on its own.",
         "nested": "Nested: every site built at a smaller budget is kept at the larger ones. "
-        "free_objective is the free optimum at the same budget; nesting_cost_share is the share "
+        "The columns 'without nesting' give the free optimum at the same budget and the share "
         "of it given up by nesting.",
         "phases": "Phases: each phase keeps the sites of the previous one; its budget is the "
-        "cumulative total spent by the end of the phase. free_objective / nesting_cost_share "
-        "compare with the free optimum at the same budget.",
+        "cumulative total spent by the end of the phase. The columns 'without nesting' compare "
+        "with the free optimum at the same budget.",
     }[comp.mode]
     notes = "".join(f"<li>{e(n)}</li>" for n in comp.warnings)
     notes_html = f"<h3>Notes</h3><ul>{notes}</ul>" if notes else ""
-    table = _fmt_table(comp.table).to_html(index=False, escape=True, border=0, classes="tbl")
+    table = _table_for_people(comp).to_html(index=False, escape=True, border=0, classes="tbl")
     map_html = comparison_map(comp).get_root().render()
     try:
         from siting.maps import inline_leaflet
@@ -1061,9 +1125,9 @@ body{{font-family:sans-serif;margin:20px;max-width:1200px}}
 iframe{{width:100%;height:650px;border:1px solid #aaa}}
 </style></head><body>
 <h1>{e(name)}: what each budget buys</h1>
-<p>{e(mode_text)} Money in million CNY, shares of the scenario's daily demand (or trip flow).
-Status <i>time_limit</i> means the solver stopped before proving the optimum; its gap bounds how far
-below the optimum the plan may be.</p>
+<p>{e(mode_text)} Columns the scenario does not use are left out (comparison.csv has them
+all). Solver status <i>time_limit</i> means the solver stopped before proving the optimum; its gap
+bounds how far below the optimum the plan may be.</p>
 <h2>Coverage against budget</h2>
 <img alt="coverage against budget" style="max-width:100%"
  src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">

@@ -15,7 +15,8 @@ the shared material (default ``../shared`` next to the repository). The build wr
     Per district: area, share of the area inside the study area, 2020 census population and the
     population estimated inside (assumes uniform density within each district).
 ``facts/*.csv``
-    The shared facts tables, copied unchanged (the census table gains a ``source`` column).
+    The shared facts tables, copied unchanged (the census table gains a ``source`` column), and
+    the facts tables curated in this repository (:data:`CURATED_FACT_FILES`), left as they are.
 ``MANIFEST.json``
     Every file with its sha256, source, licence and attribution; the inputs' sha256; build args.
 """
@@ -61,6 +62,13 @@ FACT_FILES = (
     "costs_and_technology.csv",
     "beijing_fleet_and_infrastructure.csv",
     "hydrogen_stations_known.csv",
+)
+#: Facts tables kept in this repository (not copies of ../shared): the build leaves them as they
+#: are (copying them from the repository's ``data/facts`` into a fresh ``--out``) and lists them
+#: in the manifest with their checksums; every row names its source or says ``assumption:``.
+CURATED_FACT_FILES = (
+    "charging_time_of_day.csv",
+    "charging_operations.csv",
 )
 CENSUS_FILE = "beijing_districts_2020_census.csv"
 CENSUS_SOURCE = (
@@ -415,6 +423,22 @@ def build(shared: str | Path, out: str | Path) -> dict[str, Any]:
             "facts with per-row sources",
             "sources named per row (column 'source')",
             "copied unchanged; see ../shared/facts/README.md for known conflicts",
+        )
+
+    repo_facts = Path(__file__).resolve().parents[1] / "data" / "facts"
+    for name in CURATED_FACT_FILES:
+        target = out / "facts" / name
+        if not target.is_file():
+            if not (repo_facts / name).is_file():
+                raise InputError(f"curated facts file missing: {repo_facts / name}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(repo_facts / name, target)
+        record(
+            f"facts/{name}",
+            f"this repository: data/facts/{name} (hand-curated, not from ../shared)",
+            "facts with per-row sources",
+            "sources named per row (column 'source')",
+            "curated in the repository; rows cite their sources or say 'assumption:'",
         )
 
     # (e) study area and district table

@@ -1,36 +1,49 @@
 """Folium map of a plan: chosen sites, demand grid, coverage, candidates, trips, legend and title.
 
-One writer for every kind of plan (fast chargers, hydrogen stations, both). The map holds:
+One writer for every kind of plan (area charging, trip flows, depot demand; chargers, hydrogen
+stations, both). The map holds:
 
+- base layers: CARTO light (shown first), OpenStreetMap, Amap (GCJ-02: while it is shown every
+  overlay is drawn shifted to GCJ-02 so that a site still sits on its road; the outputs stay
+  WGS84), Tianditu (with the reviewer's own key in ``SITING_TIANDITU_KEY``) and an **offline
+  base** drawn from the embedded data (:mod:`siting.basemap`: roads by class and zoom, named on
+  hover; district/county outlines and names; the corridor skeleton with towns and venues; zoom
+  0–6 OSM raster tiles for regional maps). The page switches to the offline base by itself
+  when the first online tiles fail to load (or none has loaded after 6 s);
 - the demand grid as a choropleth (kWh/day per cell, ColorBrewer *YlGnBu*, quantile classes);
 - the demand **not covered** within the scenario's travel-time limit: the uncovered cells merged
-  into one dark, dashed-outline overlay (its own layer, on by default);
-- chosen sites, one layer per kind: fast chargers as blue circles labelled with their number of
-  plugs, hydrogen stations as orange diamonds labelled "H₂"; marker size grows with plugs or
-  kg/day. Colours are from the Okabe–Ito colour-blind-safe palette and the two kinds also differ by
-  shape. A click opens a popup (name or OSM id, kind, plugs, capacity, cost, demand served,
-  farthest travel time served; for hydrogen also size in kg/day and trips served);
+  into one hatched overlay (its own layer, on by default);
+- chosen sites, one clustered layer per kind (Leaflet.markercluster: nearby sites merge into a
+  white badge with their count when zoomed out, so labels do not pile up): fast chargers as blue
+  circles labelled with their number of plugs, hydrogen stations as orange diamonds labelled
+  "H₂" with their size under them; marker size grows with plugs or kg/day. Colours are from the
+  Okabe–Ito colour-blind-safe palette and the two kinds also differ by shape. A click opens a
+  popup: the site's name (its OSM roads), district and coordinates, then its figures in the
+  units of its demand kinds (plugs, kW, kWh/day; trips and vehicles/day; kg/day; cost; queueing
+  figures when planned), and its ids (site id, source, OSM node) as a detail. Popups pan clear
+  of the title, layer control and legend;
 - candidate sites as small grey dots (layer off by default);
 - trips (flow-refuelling plans) as lines whose width grows with vehicles/day: bluish green and
   solid when refuelled, orange and dotted when partly refuelled (some of the trip's flow, e.g.
   when station capacity runs short), vermillion and dashed when not;
-- a layer control, a fixed legend with units, a title with the scenario name, budget, money spent
-  and share of demand covered, and the OpenStreetMap attribution.
+- a layer control, a metric scale bar, a foldable legend listing only what the map holds, a title
+  with the scenario name, budget, money spent and what the plan buys in its kinds' terms, and the
+  OpenStreetMap attribution.
 
 Every string that comes from the data (OSM names, ids, scenario name) is HTML-escaped before it
 reaches a popup, tooltip, title or legend, so a name such as ``<script>`` shows as text.
 
-Network use: like every Folium map, ``map.html`` loads Leaflet from the jsDelivr CDN and the
-basemap tiles from OpenStreetMap / CARTO servers when opened, which a reviewer's browser normally
-can reach. ``write_map(..., inline_assets=True)`` instead copies the vendored Leaflet 1.9.3
-(``siting/_assets/leaflet``, BSD-2-Clause) into the file so the map's data layers work with no
-network at all; only the basemap then stays blank.
+Network use: ``write_map(..., inline_assets=True)`` (what ``siting run`` does by default) copies
+the vendored Leaflet 1.9.3 (``siting/_assets/leaflet``, BSD-2-Clause) into the file;
+Leaflet.markercluster 1.5.3 (MIT) and the project's map script (``siting/_assets/siting_map.js``)
+are always inlined. The whole map then works with no network, on its offline base.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import json
 import logging
 import math
 import os
@@ -48,6 +61,7 @@ import shapely
 from branca.element import MacroElement
 from jinja2 import Template
 
+from siting import basemap
 from siting.results import Plan
 
 logger = logging.getLogger(__name__)
@@ -74,6 +88,14 @@ OSM_ATTRIBUTION = (
     '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
 )
 CARTO_ATTRIBUTION = OSM_ATTRIBUTION + ' &copy; <a href="https://carto.com/attributions">CARTO</a>'
+AMAP_ATTRIBUTION = '&copy; <a href="https://www.amap.com/">高德地图 AutoNavi</a> (GCJ-02)'
+TIANDITU_ATTRIBUTION = '&copy; <a href="https://www.tianditu.gov.cn/">天地图 Tianditu</a>'
+#: Names of the base layers in the layer control.
+OFFLINE_BASE_NAME = "Basemap: offline (embedded data)"
+AMAP_NAME = "Basemap: Amap 高德 (GCJ-02)"
+TIANDITU_NAME = "Basemap: 天地图 Tianditu"
+#: Environment variable holding the reviewer's own Tianditu key (never stored in the repo).
+TIANDITU_KEY_ENV = "SITING_TIANDITU_KEY"
 
 #: Fallback map centre when a plan has no geometry at all (Tiananmen, lat/lon).
 BEIJING_CENTRE = (39.9087, 116.3975)
@@ -81,6 +103,8 @@ BEIJING_CENTRE = (39.9087, 116.3975)
 KIND_LABELS = {"fast_charger": "Fast charger", "hydrogen": "Hydrogen station"}
 
 _ASSETS = Path(__file__).with_name("_assets") / "leaflet"
+_CLUSTER_ASSETS = Path(__file__).with_name("_assets") / "markercluster"
+_SITING_JS = Path(__file__).with_name("_assets") / "siting_map.js"
 _COORD_DECIMALS = 6
 
 
@@ -96,7 +120,9 @@ def esc(value: Any) -> str:
             return ""
     except (TypeError, ValueError):
         pass
-    return html.escape(str(value), quote=True)
+    text = html.escape(str(value), quote=True)
+    # Folium renders scripts through Jinja twice: braces from data must not open a template tag
+    return text.replace("{", "&#123;").replace("}", "&#125;")
 
 
 def _finite(value: Any) -> float | None:
@@ -228,25 +254,64 @@ def _flow_share(plan: Plan) -> float | None:
     return v
 
 
+def plan_kinds(plan: Plan) -> dict[str, bool]:
+    """Which demand kinds the plan serves: ``area`` (charging demand in kWh/day over the demand
+    grid), ``trips`` (trip flows refuelled on the way), ``depots`` (depot / venue demand)."""
+    s = plan.summary
+    dem = plan.demand
+    kwh = dem["kwh_per_day"] if dem is not None and "kwh_per_day" in dem else None
+    area = s.get("demand_kwh_per_day") is not None or (kwh is not None and float(kwh.sum()) > 0)
+    trips = (plan.trips is not None and len(plan.trips) > 0) or (
+        _finite(s.get("flow_refuelled_share")) is not None
+    )
+    depots = (_finite(s.get("hydrogen_node_demand_kg_per_day")) or 0) > 0 or (
+        _finite(s.get("hydrogen_node_demand_served_share")) is not None
+    )
+    return {"area": bool(area), "trips": bool(trips), "depots": bool(depots)}
+
+
 def title_line(plan: Plan) -> str:
-    """Plain-text headline: ``Budget 50 M CNY · spent 48.7 M CNY · 62 % of demand covered``."""
+    """Plain-text headline of what the plan buys, in the words of its demand kinds.
+
+    ``Budget 50 M CNY · spent 48.7 M CNY · 62 % of charging demand covered``; a trip-flow plan
+    says ``… of trip flow refuelled``, depot demand ``… of hydrogen depot demand served``.
+    """
     parts = [f"Budget {fmt_cny(plan.budget_cny)}", f"spent {fmt_cny(_spent(plan))}"]
     s = plan.summary
-    h2 = _finite(s.get("hydrogen_node_demand_served_share"))
-    charging = s.get("demand_kwh_per_day") is not None
-    share = _covered_share(plan)
-    if share is not None and (charging or h2 is None):
-        what = "charging demand" if h2 is not None else "demand"
-        parts.append(f"{fmt_share(share)} of {what} covered")
-    flow = _flow_share(plan)
+    kinds = plan_kinds(plan)
+    share = _covered_share(plan) if kinds["area"] else None
+    if share is not None:
+        parts.append(f"{fmt_share(share)} of charging demand covered")
+    flow = _flow_share(plan) if kinds["trips"] else None
     if flow is not None:
         parts.append(f"{fmt_share(flow)} of trip flow refuelled")
-    if h2 is not None:
-        parts.append(f"{fmt_share(h2)} of hydrogen depot demand served")
+    depot = _finite(s.get("hydrogen_node_demand_served_share")) if kinds["depots"] else None
+    if depot is not None:
+        h2 = "hydrogen" in set(_col(plan.sites, "kind", "").astype(str))
+        parts.append(f"{fmt_share(depot)} of {'hydrogen ' if h2 else ''}depot demand served")
+    level = _service_level_text(s.get("service_level"))
+    if level:
+        parts.append(level)
+    if s.get("binding_limit"):
+        parts.append(f"limited by {s['binding_limit']}")
     status = plan.summary.get("status") or getattr(plan.solution, "status", None)
     if status and status != "optimal":
         parts.append(f"status {status}")
     return " · ".join(parts)
+
+
+def _service_level_text(level: Any) -> str:
+    """The plug-sizing rule of ``summary.json``'s ``service_level`` in words ('' when absent)."""
+    if not isinstance(level, dict):
+        return ""
+    rule = level.get("rule")
+    if rule == "p_wait" and _finite(level.get("alpha")) is not None:
+        return f"plugs sized for P(wait) ≤ {fmt_num(level['alpha'], 2)} at the peak"
+    if rule == "mean_wait" and _finite(level.get("max_mean_wait_min")) is not None:
+        return f"plugs sized for a mean wait ≤ {fmt_num(level['max_mean_wait_min'], 2)} min"
+    if rule == "daily_energy":
+        return "plugs sized by kWh per plug per day"
+    return ""
 
 
 # ----------------------------------------------------------------------------- layers
@@ -385,40 +450,111 @@ def _site_label(row: Any) -> str:
     return "site"
 
 
-def _site_popup(row: Any, demand_unit: str) -> str:
-    kind = str(_field(row, "kind"))
-    unit = "kg/day" if kind == "hydrogen" else demand_unit or "kWh/day"
-    rows = [
-        ("Kind", esc(KIND_LABELS.get(kind, kind))),
-        ("Site id", esc(_field(row, "site_id"))),
-        ("Source", esc(_field(row, "source"))),
-    ]
+def _coords_text(lon: Any, lat: Any) -> str:
+    """``39.9087° N, 116.3975° E`` ('' if unknown)."""
+    x, y = _finite(lon), _finite(lat)
+    if x is None or y is None:
+        return ""
+    return f"{abs(y):.5f}° {'N' if y >= 0 else 'S'}, {abs(x):.5f}° {'E' if x >= 0 else 'W'}"
+
+
+def _osm_node(row: Any) -> str:
+    """The OSM node id of a site on the embedded / OSM road graph ('' if not known)."""
+    for key in ("osm_node", "node"):
+        v = _finite(_field(row, key))
+        if (
+            v is not None
+            and v > 0
+            and str(_field(row, "source") or "").startswith(("generated", "osm"))
+        ):
+            return f"{v:.0f}"
+    m = re.fullmatch(r"g(\d+)", str(_field(row, "site_id") or ""))
+    return m.group(1) if m else ""
+
+
+#: Optional per-site queueing fields (issue 9) shown when the plan has them: column → (label,
+#: formatter).
+QUEUE_FIELDS: dict[str, tuple[str, Any]] = {
+    "plugs_new": ("New plugs", lambda v: f"{v:.0f}"),
+    "plugs_existing": ("Existing plugs", lambda v: f"{v:.0f}"),
+    "peak_arrivals_per_h": ("Peak arrivals", lambda v: f"{fmt_num(v)} vehicles/h"),
+    "service_min": ("Mean charging time", lambda v: f"{fmt_num(v)} min"),
+    "p_wait": ("Chance of waiting (peak)", fmt_share),
+    "mean_wait_min": ("Mean wait (peak)", lambda v: f"{fmt_num(v)} min"),
+    "connection_kw": ("Grid connection used", lambda v: f"{v:,.0f} kW"),
+    "connection_kw_max": ("Grid connection available", lambda v: f"{v:,.0f} kW"),
+}
+
+
+def _queue_rows(row: Any) -> list[tuple[str, str]]:
+    rows = []
+    for col, (label, fmt) in QUEUE_FIELDS.items():
+        v = _finite(_field(row, col))
+        if v is not None:
+            rows.append((label, fmt(v)))
+    return rows
+
+
+def _site_rows(row: Any, kind: str, unit: str) -> list[tuple[str, str]]:
+    """The popup's figures of one site (HTML-safe values), those of its demand kinds only:
+    plugs and kWh/day for area charging, trips and vehicles/day for trip flows, kg/day for
+    hydrogen stations; a figure the plan does not have is left out, not shown as 0."""
+    rows: list[tuple[str, str]] = [("Kind", esc(KIND_LABELS.get(kind, kind)))]
     plugs = _finite(_field(row, "plugs"))
     cap = _finite(_field(row, "capacity_kw"))
     if kind == "hydrogen":
         rows.append(("Size", f"{fmt_num(_field(row, 'size_kg_per_day'))} kg/day"))
-        trips = _finite(_field(row, "trips_served"))
-        if trips is not None:
-            rows.append(("Trips served", fmt_num(trips)))
-        tflow = _finite(_field(row, "trip_flow_per_day"))
-        if tflow is not None:
-            rows.append(("Trip flow refuelled", f"{fmt_num(tflow)} vehicles/day"))
-        fuel = _finite(_field(row, "trip_fuel_kg_per_day"))
-        if fuel is not None:
-            rows.append(("Fuel for trips", f"{fmt_num(fuel)} kg/day"))
-        depot = _finite(_field(row, "node_demand_kg_per_day"))
-        if depot is not None:
-            rows.append(("Depot demand served", f"{fmt_num(depot)} kg/day"))
     if plugs is not None and (kind != "hydrogen" or plugs > 0):
         rows.append(("Plugs" if kind != "hydrogen" else "Dispensers", f"{plugs:.0f}"))
     if cap is not None and cap > 0:
         rows.append(("Capacity", f"{cap:,.0f} kW"))
     rows.append(("Cost", fmt_cny(_field(row, "cost_cny"))))
-    rows.append(("Demand served", f"{fmt_num(_field(row, 'demand_served'))} {unit}"))
+    trips = _finite(_field(row, "trips_served"))
+    if trips is not None:
+        rows.append(("Trips refuelled here", f"{fmt_num(trips)} O-D trips"))
+    tflow = _finite(_field(row, "trip_flow_per_day"))
+    if tflow is not None:
+        rows.append(("Trip flow refuelled", f"{fmt_num(tflow)} vehicles/day"))
+    fuel = _finite(_field(row, "trip_fuel_kg_per_day"))
+    if fuel is not None:
+        rows.append(("Fuel for trips", f"{fmt_num(fuel)} kg/day"))
+    depot = _finite(_field(row, "node_demand_kg_per_day"))
+    if depot is not None:
+        rows.append(("Depot demand served", f"{fmt_num(depot)} kg/day"))
+    served = _finite(_field(row, "demand_served"))
+    if served is not None and ((fuel is None and depot is None) or kind != "hydrogen"):
+        rows.append(("Demand served", f"{fmt_num(served)} {unit}"))
+    elif served is not None:
+        rows.append(("Hydrogen dispensed", f"{fmt_num(served)} kg/day"))
     t = _finite(_field(row, "max_travel_min"))
-    rows.append(("Farthest demand served", "—" if t is None else f"{t:.1f} min drive"))
-    body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
-    return f'<div class="siting-pop"><b>{esc(_site_label(row))}</b><table>{body}</table></div>'
+    if t is not None and trips is None:
+        rows.append(("Farthest demand served", f"{t:.1f} min drive"))
+    elif t is not None and (depot or 0) > 0:  # a corridor station: its depots' travel limit
+        rows.append(("Depots served within", f"{t:.0f} min drive"))
+    return rows + _queue_rows(row)
+
+
+def _site_popup(row: Any, demand_unit: str) -> str:
+    """Popup HTML of a chosen site: its name, district and coordinates, its figures, and the
+    ids (site id, source, OSM node) as a detail at the bottom."""
+    kind = str(_field(row, "kind"))
+    unit = "kg/day" if kind == "hydrogen" else demand_unit or "kWh/day"
+    where = [esc(_field(row, "district")), _coords_text(_field(row, "lon"), _field(row, "lat"))]
+    if not where[1]:
+        geom = _field(row, "geometry")
+        if geom is not None and not getattr(geom, "is_empty", True):
+            where[1] = _coords_text(geom.x, geom.y)
+    sub = " · ".join(w for w in where if w)
+    body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in _site_rows(row, kind, unit))
+    ids = [f"site id {esc(_field(row, 'site_id'))}", f"source {esc(_field(row, 'source'))}"]
+    node = _osm_node(row)
+    if node:
+        ids.append(f"OSM node {node}")
+    return (
+        f'<div class="siting-pop"><b class="siting-pop-name">{esc(_site_label(row))}</b>'
+        f'<div class="siting-pop-where">{sub}</div><table>{body}</table>'
+        f'<div class="siting-pop-ids">{" · ".join(ids)}</div></div>'
+    )
 
 
 def _size_caption(kg_per_day: Any) -> str:
@@ -482,7 +618,8 @@ def _icon_html(kind: str, size: float, label: str) -> str:
 def charger_marker_px(plugs: float) -> float:
     """Marker diameter (px) of a fast charger with ``plugs`` plugs (area grows with plugs)."""
     p = _finite(plugs) or 1.0
-    return float(np.clip(6 + 2.2 * math.sqrt(max(p, 1.0)), 10, 20))
+    # at least 15 px, so that the number of plugs is always readable
+    return float(np.clip(8 + 2.4 * math.sqrt(max(p, 1.0)), 15, 24))
 
 
 def hydrogen_marker_px(kg_per_day: float) -> float:
@@ -491,52 +628,84 @@ def hydrogen_marker_px(kg_per_day: float) -> float:
     return float(np.clip(8 + 30 * math.sqrt(max(k, 0.0) / 1000), 22, 50))
 
 
+def _js_json(obj: Any) -> str:
+    """JSON for a ``<script>`` block.
+
+    ``</`` is escaped so that no data can close the script, and a ``{`` followed by ``{``, ``%``
+    or ``#`` is written ``\\u007b``: Folium renders each script through Jinja a second time, where
+    such pairs (possible in encoded polylines or names) would open a template tag. In compact JSON
+    a structural ``{`` is always followed by ``"`` or ``}``, so only string contents change.
+    """
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    return re.sub(r"\{(?=[{%#])", r"\\u007b", text)
+
+
+class _SitesLayer(folium.map.Layer):
+    """One kind of chosen sites as a Leaflet.markercluster group (an overlay of the control)."""
+
+    _template = Template(
+        """
+{% macro script(this, kwargs) %}
+var {{ this.get_name() }} = siting.sitesLayer({{ this.spec }});
+{% endmacro %}
+"""
+    )
+
+    def __init__(self, name: str, spec: dict[str, Any]) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=True)
+        self._name = "SitesLayer"
+        self.spec = _js_json(spec)
+
+
+def _site_marker(row: Any, kind: str, demand_unit: str) -> dict[str, Any]:
+    """Marker spec of one site for ``siting.sitesLayer``: icon HTML, size, popup, tooltip."""
+    tip = f"{esc(_site_label(row))} · {esc(KIND_LABELS[kind].lower())}"
+    if kind == "hydrogen":
+        kg = _field(row, "size_kg_per_day")
+        size = hydrogen_marker_px(kg)
+        icon, box, anchor = _hydrogen_icon_html(size, _size_caption(kg))
+        if _finite(kg) is not None:
+            tip += f" · {fmt_num(kg)} kg/day"
+    else:
+        plugs = _finite(_field(row, "plugs"))
+        size = charger_marker_px(plugs or 1)
+        label = "" if plugs is None else f"{plugs:.0f}"
+        icon, box = _icon_html(kind, size, label), [round(size), round(size)]
+        anchor = [round(size) / 2, round(size) / 2]
+        if plugs is not None:
+            tip += f" · {plugs:.0f} plugs"
+    geom = _field(row, "geometry")
+    return {
+        "lat": round(float(geom.y), _COORD_DECIMALS),
+        "lon": round(float(geom.x), _COORD_DECIMALS),
+        "html": icon,
+        "size": box,
+        "anchor": anchor,
+        "popup": _site_popup(row, demand_unit),
+        "tip": tip,
+        "z": 1000 if kind == "hydrogen" else 0,
+    }
+
+
 def _add_sites(m: folium.Map, plan: Plan, demand_unit: str) -> dict[str, int]:
+    """Chosen sites, one clustered layer per kind; returns the number of sites of each kind."""
     sites = _to_wgs84(plan.sites)
     counts: dict[str, int] = {}
     if sites is None:
         return counts
     for kind in ("hydrogen", "fast_charger"):
-        sub = sites[sites["kind"] == kind]
+        sub = sites[(sites["kind"] == kind) & ~sites.geometry.is_empty]
         if len(sub) == 0:
             continue
         counts[kind] = len(sub)
-        props, styles = [], []
-        for row in sub.itertuples(index=False):
-            tip = f"{esc(_site_label(row))} · {esc(KIND_LABELS[kind].lower())}"
-            if kind == "hydrogen":
-                kg = _field(row, "size_kg_per_day")
-                size = hydrogen_marker_px(kg)
-                html, box, anchor = _hydrogen_icon_html(size, _size_caption(kg))
-                if _finite(kg) is not None:
-                    tip += f" · {fmt_num(kg)} kg/day"
-            else:
-                plugs = _finite(_field(row, "plugs"))
-                size = charger_marker_px(plugs or 1)
-                label = "" if plugs is None else f"{plugs:.0f}"
-                html, box = _icon_html(kind, size, label), [round(size), round(size)]
-                anchor = [round(size) / 2, round(size) / 2]
-                if plugs is not None:
-                    tip += f" · {plugs:.0f} plugs"
-            props.append({"popup": _site_popup(row, demand_unit), "tip": tip})
-            styles.append({"html": html, "iconSize": box, "iconAnchor": anchor})
+        markers = [_site_marker(row, kind, demand_unit) for row in sub.itertuples(index=False)]
         # biggest first so that small markers stay clickable on top
-        order = np.argsort([-s["iconSize"][0] for s in styles], kind="stable")
-        geoms = _round_geoms(sub.geometry.to_numpy()[order])
-        fc = _features(geoms, [props[i] for i in order])
-        for f, i in zip(fc["features"], order, strict=True):
-            f["properties"]["_s"] = int(i)
+        markers.sort(key=lambda f: -f["size"][0])
+        colour = HYDROGEN_COLOUR if kind == "hydrogen" else CHARGER_COLOUR
         name = f"{'Hydrogen stations' if kind == 'hydrogen' else 'Fast chargers'} ({len(sub)})"
-        # hydrogen stations stay above the (many) chargers whatever their latitude
-        z = 1000 if kind == "hydrogen" else 0
-        folium.GeoJson(
-            fc,
-            name=name,
-            marker=folium.Marker(icon=folium.DivIcon(class_name="siting-icon"), z_index_offset=z),
-            style_function=lambda f, st=styles: st[f["properties"]["_s"]],
-            popup=folium.GeoJsonPopup(fields=["popup"], labels=False, max_width=360),
-            tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False),
-        ).add_to(m)
+        spec = {"kind": kind, "colour": colour, "radius": 90 if kind == "hydrogen" else 45,
+                "sites": markers}  # fmt: skip
+        _SitesLayer(name, spec).add_to(m)
     return counts
 
 
@@ -664,10 +833,9 @@ class _Overlay(MacroElement):
 <style>
 .siting-box{position:fixed;z-index:9999;background:rgba(255,255,255,.94);border-radius:6px;
  box-shadow:0 1px 5px rgba(0,0,0,.4);font:13px/1.35 Arial,Helvetica,sans-serif;color:#222}
-.siting-title{top:10px;left:50%;transform:translateX(-50%);padding:7px 14px;text-align:center;
- max-width:60%}
+.siting-title{top:10px;left:54px;padding:7px 14px;max-width:45%}
 .siting-title h1{font-size:17px;margin:0 0 2px 0}
-.siting-legend{bottom:24px;right:10px;padding:8px 11px;max-width:290px}
+.siting-legend{bottom:24px;right:10px;padding:8px 11px;max-width:290px;overflow-y:auto}
 .siting-legend h4{margin:6px 0 3px;font-size:13px}
 .siting-legend h4:first-child{margin-top:0}
 .siting-legend .row{display:flex;align-items:center;gap:7px;margin:2px 0}
@@ -677,10 +845,13 @@ class _Overlay(MacroElement):
 .siting-icon{background:none;border:none}
 path.siting-hatch{fill:url(#siting-hatch)}
 .siting-icon svg{filter:drop-shadow(0 1px 2px rgba(0,0,0,.5))}
-.siting-pop table{border-collapse:collapse;margin-top:4px}
-.siting-pop th{text-align:left;font-weight:normal;color:#555;padding:1px 10px 1px 0;
- vertical-align:top}
-.siting-pop td{padding:1px 0}
+.siting-legend-head{font-weight:bold;cursor:pointer;user-select:none;margin-bottom:4px}
+.siting-legend-head::after{content:" ▾";color:#777}
+.siting-legend.siting-folded .siting-legend-head::after{content:" ▸"}
+.siting-legend.siting-folded>*:not(.siting-legend-head){display:none}
+.siting-legend.siting-folded .siting-legend-head{margin:0}
+.siting-offline-only{display:none}
+body.siting-offline-on .siting-offline-only{display:block}
 </style>
 {% endmacro %}
 {% macro html(this, kwargs) %}
@@ -699,6 +870,129 @@ path.siting-hatch{fill:url(#siting-hatch)}
         self.body = body
 
 
+class _Assets(MacroElement):
+    """Leaflet.markercluster (vendored, MIT) and the project's map script, inlined in the header.
+
+    Always inline (a few tens of kB), so that clustering, the offline base and the GCJ-02 shift
+    work with no network whether Leaflet itself is inlined or loaded from the CDN.
+    """
+
+    _template = Template(
+        """
+{% macro header(this, kwargs) %}
+<style>{{ this.css }}</style>
+<style>
+.siting-pop table{border-collapse:collapse;margin-top:4px}
+.siting-pop th{text-align:left;font-weight:normal;color:#555;padding:1px 10px 1px 0;
+ vertical-align:top}
+.siting-pop td{padding:1px 0}
+.siting-pop-name{font-size:14px}
+.siting-pop-where{color:#444;font-size:12px;margin-top:1px}
+.siting-pop-ids{color:#777;font-size:11px;margin-top:5px;border-top:1px solid #ddd;padding-top:3px}
+#siting-road-name{position:fixed;left:10px;bottom:44px;z-index:9998;display:none;padding:3px 8px;
+ background:rgba(255,255,255,.94);border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.35);
+ font:12px/1.3 Arial,Helvetica,sans-serif;color:#222}
+.leaflet-container.siting-offline{background:#f3f1ec}
+.siting-base-label{background:none;border:none;white-space:nowrap;pointer-events:none}
+.siting-base-label span{position:relative;left:-50%;top:-8px;display:inline-block;
+ font:12px/1.2 Arial,Helvetica,sans-serif;color:#4a3b5c;text-shadow:0 0 2px #fff,0 0 2px #fff,
+ 0 0 3px #fff}
+.siting-base-label-area span{font-size:13px;font-weight:bold;color:#6b5a80;letter-spacing:.3px}
+.siting-base-label-town span{font-weight:bold;color:#222}
+.siting-base-label-venue span,.siting-base-label-hub span,.siting-base-label-interchange span{
+ font-size:11px;color:#444}
+.siting-cluster{background:none;border:none}
+.siting-icon{background:none;border:none}
+</style>
+<script>{{ this.js }}</script>
+{% endmacro %}
+{% macro html(this, kwargs) %}
+<div id="siting-road-name"></div>
+{% endmacro %}
+"""
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "SitingAssets"
+        js = (_CLUSTER_ASSETS / "leaflet.markercluster.js").read_text(encoding="utf-8")
+        js += "\n" + _SITING_JS.read_text(encoding="utf-8")
+        css = (_CLUSTER_ASSETS / "MarkerCluster.css").read_text(encoding="utf-8")
+        if "</script" in js.lower() or "</style" in css.lower():  # pragma: no cover
+            raise ValueError("vendored map scripts cannot be inlined safely")
+        self.js, self.css = js, css
+
+
+class _OfflineBase(folium.map.Layer):
+    """The offline base layer (a radio button of the layer control) drawn from ``data/``."""
+
+    _template = Template(
+        """
+{% macro script(this, kwargs) %}
+var {{ this.get_name() }} = new siting.OfflineBase({{ this.data }});
+{% endmacro %}
+"""
+    )
+
+    def __init__(self, bounds: list[list[float]] | None) -> None:
+        super().__init__(name=OFFLINE_BASE_NAME, overlay=False, control=True, show=False)
+        self._name = "OfflineBase"
+        try:
+            context = basemap.offline_context(bounds)
+        except Exception as exc:  # the map must still be written without its context
+            logger.warning("map: offline base layer left empty (%s)", exc)
+            context = {}
+        self.data = _js_json(context)
+
+
+class _Tianditu(folium.map.Layer):
+    """Tianditu vector map + its annotation layer (Web Mercator, CGCS2000 ≈ WGS84)."""
+
+    _template = Template(
+        """
+{% macro script(this, kwargs) %}
+var {{ this.get_name() }} = L.layerGroup(["vec", "cva"].map(function (layer) {
+  return L.tileLayer("https://t{s}.tianditu.gov.cn/" + layer + "_w/wmts?SERVICE=WMTS"
+    + "&REQUEST=GetTile&VERSION=1.0.0&LAYER=" + layer + "&STYLE=default&TILEMATRIXSET=w"
+    + "&FORMAT=tiles"
+    + "&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=" + {{ this.key }},
+    {subdomains: "01234567", maxZoom: 18, attribution: {{ this.attribution }}});
+}));
+{% endmacro %}
+"""
+    )
+
+    def __init__(self, key: str) -> None:
+        super().__init__(name=TIANDITU_NAME, overlay=False, control=True, show=False)
+        self._name = "Tianditu"
+        self.key = _js_json(key)
+        self.attribution = _js_json(TIANDITU_ATTRIBUTION)
+
+
+class _Init(MacroElement):
+    """Runs ``siting.init`` once the layer control exists (fallback, GCJ-02 shift, legend)."""
+
+    _template = Template(
+        """
+{% macro script(this, kwargs) %}
+siting.init({{ this._parent.get_name() }}, {{ this.control.get_name() }},
+            {{ this.offline.get_name() }}, {{ this.bounds }});
+{% endmacro %}
+"""
+    )
+
+    def __init__(
+        self,
+        control: folium.LayerControl,
+        offline: folium.map.Layer,
+        bounds: list[list[float]] | None = None,
+    ) -> None:
+        super().__init__()
+        self._name = "SitingInit"
+        self.control, self.offline = control, offline
+        self.bounds = _js_json(bounds)
+
+
 class _MetricScale(MacroElement):
     """A metric-only scale bar (Leaflet's default shows miles too)."""
 
@@ -708,6 +1002,25 @@ class _MetricScale(MacroElement):
 L.control.scale({imperial: false, maxWidth: 150}).addTo({{ this._parent.get_name() }});
 {% endmacro %}
 """
+    )
+
+
+def _queue_legend_note(plan: Plan) -> str:
+    """Legend text for the sites' queue and grid fields (issue 9 output contract)."""
+    level = (plan.summary or {}).get("service_level") or {}
+    target = ""
+    if level.get("rule") == "p_wait":
+        target = f" (plugs sized so that it is ≤ {fmt_num(level.get('alpha'), 2)})"
+    elif level.get("rule") == "mean_wait":
+        w = fmt_num(level.get("max_mean_wait_min"), 2)
+        target = f" (plugs sized so that the mean wait is ≤ {w} min)"
+    peak = level.get("peak_hour")
+    when = f"; busiest hour overall {int(peak):02d}:00" if peak is not None else ""
+    return (
+        '<div class="note">Waiting, at each site\'s busiest hour (M/M/c queue): P(wait) = chance '
+        f"that every plug is busy when a vehicle arrives{target}; mean wait in minutes; arrivals "
+        f"per hour and minutes per session{when}. Plugs: new / already built; connection kW: "
+        "plugs × rated kW used / allowed.</div>"
     )
 
 
@@ -752,18 +1065,31 @@ def _legend_html(
                 "(number = plugs; size grows with plugs)</div>"
             )
         if "hydrogen" in sites:
-            rows.append(
-                f'<div class="row">{_hydrogen_icon_html(hydrogen_marker_px(500), "500 kg/d")[0]}'
-                f"{_hydrogen_icon_html(hydrogen_marker_px(1000), '1,000 kg/d')[0]}"
-                "hydrogen station (size grows with kg/day; the capacity is written under it)</div>"
-            )
-        rows.append('<div class="note">Click a site for plugs, cost and demand served.</div>')
+            rows.append(f'<div class="row">{_hydrogen_sizes_html(plan)}</div>')
+            rows.append('<div class="row">hydrogen station (size grows with kg/day; the capacity '
+                        "is written under it)</div>")  # fmt: skip
+        colour = CHARGER_COLOUR if "fast_charger" in sites else HYDROGEN_COLOUR
+        rows.append(
+            '<div class="row"><svg width="24" height="24"><circle cx="12" cy="12" r="9.5" '
+            f'fill="#fff" stroke="{colour}" stroke-width="4"/><text x="50%" y="50%" dy="0.35em" '
+            'text-anchor="middle" font-family="Arial" font-weight="bold" font-size="10" '
+            f'fill="{colour}">12</text></svg>a group of nearby sites (the number is how many): '
+            "zoom in or click to see them</div>"
+        )
+        kinds = plan_kinds(plan)
+        what = ["plugs" if "fast_charger" in sites else "", "kg/day" if "hydrogen" in sites else "",
+                "cost", "demand served" if kinds["area"] or kinds["depots"] else "",
+                "trips refuelled" if kinds["trips"] else ""]  # fmt: skip
+        rows.append(f'<div class="note">Click a site for its name, '
+                    f"{', '.join(w for w in what if w)}.</div>")  # fmt: skip
+        rows.append(_queue_legend_note(plan))
     if trips is not None:
         rows.append("<h4>Trips, width ∝ vehicles/day</h4>")
-        rows.append(
-            f'<div class="row"><svg width="30" height="10"><line x1="1" y1="5" x2="29" y2="5" '
-            f'stroke="{REFUELLED_COLOUR}" stroke-width="4"/></svg>can refuel on the way</div>'
-        )
+        if trips.get("refuelled"):
+            rows.append(
+                f'<div class="row"><svg width="30" height="10"><line x1="1" y1="5" x2="29" y2="5" '
+                f'stroke="{REFUELLED_COLOUR}" stroke-width="4"/></svg>can refuel on the way</div>'
+            )
         if trips.get("partly"):
             rows.append(
                 f'<div class="row"><svg width="30" height="10"><line x1="1" y1="5" x2="29" '
@@ -771,23 +1097,43 @@ def _legend_html(
                 'stroke-dasharray="2 4"/></svg>partly refuelled (station capacity serves only '
                 "part of the trip's flow)</div>"
             )
-        rows.append(
-            f'<div class="row"><svg width="30" height="10"><line x1="1" y1="5" x2="29" y2="5" '
-            f'stroke="{NOT_REFUELLED_COLOUR}" stroke-width="4" stroke-dasharray="7 4"/></svg>'
-            "cannot refuel (not served)</div>"
-        )
+        if trips.get("not_refuelled"):
+            rows.append(
+                f'<div class="row"><svg width="30" height="10"><line x1="1" y1="5" x2="29" y2="5" '
+                f'stroke="{NOT_REFUELLED_COLOUR}" stroke-width="4" stroke-dasharray="7 4"/></svg>'
+                "cannot refuel (not served)</div>"
+            )
     if n_cands:
         rows.append(
             f'<div class="row"><svg width="18" height="10"><circle cx="9" cy="5" r="2.5" '
             f'fill="{CANDIDATE_COLOUR}"/></svg>candidate site not chosen (layer off by default)'
             "</div>"
         )
+    rows.append(
+        '<div class="siting-offline-only"><h4>Offline base (embedded data)</h4>'
+        '<div class="row"><svg width="30" height="10"><line x1="1" y1="5" x2="29" y2="5" '
+        'stroke="#c4553f" stroke-width="3"/></svg>expressway; trunk and primary roads lighter; '
+        "minor roads appear as you zoom in (point at a road for its name)</div>"
+        '<div class="row"><svg width="30" height="10"><line x1="1" y1="5" x2="29" y2="5" '
+        'stroke="#7a6a8a" stroke-width="1.2" stroke-dasharray="6 4"/></svg>district / county '
+        "boundary</div></div>"
+    )
     blank = "Cells without demand are not drawn. " if demand and demand["per"] == "per cell" else ""
     rows.append(
         f'<div class="note">{blank}Travel times are by car on the road network. '
         "Road and site data © OpenStreetMap contributors (ODbL).</div>"
     )
+    rows.insert(0, '<div class="siting-legend-head" title="fold / unfold">Legend</div>')
     return f'<div class="siting-box siting-legend">{"".join(rows)}</div>'
+
+
+def _hydrogen_sizes_html(plan: Plan) -> str:
+    """One legend symbol per hydrogen station size the plan builds (at most three)."""
+    sizes = pd.to_numeric(_col(plan.sites, "size_kg_per_day"), errors="coerce").dropna()
+    sizes = sorted(set(sizes[sizes > 0].round().tolist()))[:3] or [None]
+    return "".join(
+        _hydrogen_icon_html(hydrogen_marker_px(k if k else 500), _size_caption(k))[0] for k in sizes
+    )
 
 
 def _title_html(plan: Plan) -> str:
@@ -816,37 +1162,12 @@ def _bounds(plan: Plan) -> list[list[float]] | None:
     return [[round(float(s), 6), round(float(w), 6)], [round(float(n), 6), round(float(e), 6)]]
 
 
-def build_map(plan: Plan) -> folium.Map:
-    """Build the Folium map of a plan.
-
-    Parameters
-    ----------
-    plan : siting.results.Plan
-        A solved plan. Uses ``plan.demand`` (``kwh_per_day`` in kWh/day, ``covered``,
-        ``served_share``, optional ``travel_min`` in minutes), ``plan.sites``, ``plan.candidates``
-        (``chosen``), ``plan.trips`` (``flow_per_day`` in vehicles/day, ``refuelled``) and
-        ``plan.summary`` (``scenario``, ``spent_cny``, ``demand_covered_share``,
-        ``flow_refuelled_share``, ``max_travel_min``).
-
-    Returns
-    -------
-    folium.Map
-        Layers: basemaps (CARTO light, OpenStreetMap), demand choropleth, uncovered demand,
-        candidate sites (hidden), trips, hydrogen stations, fast chargers; a layer control, a
-        scale bar, a title box and a legend. Opening the saved HTML loads Leaflet from a CDN and
-        tiles from the tile servers (see the module docstring and :func:`write_map`).
-    """
-    bounds = _bounds(plan)
-    centre = (
-        [round((bounds[0][0] + bounds[1][0]) / 2, 6), round((bounds[0][1] + bounds[1][1]) / 2, 6)]
-        if bounds
-        else list(BEIJING_CENTRE)
-    )
-    m = folium.Map(location=centre, zoom_start=11, tiles=None, zoom_snap=0.25, zoom_delta=0.5)
-    # Only Leaflet is needed: no jQuery / Bootstrap / Font Awesome downloads.
-    m.default_js = [js for js in m.default_js if js[0] == "leaflet"]
-    m.default_css = [css for css in m.default_css if css[0] == "leaflet_css"]
-    m.get_root().title = f"siting · {esc(_scenario_name(plan))}"
+def _add_base_layers(
+    m: folium.Map, bounds: list[list[float]] | None, tianditu_key: str | None
+) -> _OfflineBase:
+    """Base layers: CARTO light (shown first), OpenStreetMap, Amap (GCJ-02), Tianditu (with a
+    key), and the offline base drawn from the embedded data (chosen automatically when the
+    online tiles do not load)."""
     folium.TileLayer(
         "https://{s}.basemaps.cartocdn.com/light_all/{z}/{x}/{y}{r}.png",
         attr=CARTO_ATTRIBUTION,
@@ -861,20 +1182,112 @@ def build_map(plan: Plan) -> folium.Map:
         max_zoom=19,
         show=False,
     ).add_to(m)
+    folium.TileLayer(
+        "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
+        "&x={x}&y={y}&z={z}",
+        attr=AMAP_ATTRIBUTION,
+        name=AMAP_NAME,
+        subdomains="1234",
+        max_zoom=18,
+        show=False,
+        sitingCrs="GCJ-02",
+    ).add_to(m)
+    key = tianditu_key if tianditu_key is not None else os.environ.get(TIANDITU_KEY_ENV, "")
+    if key.strip():
+        _Tianditu(key.strip()).add_to(m)
+    else:
+        logger.info("map: no Tianditu base layer (set %s to the reviewer's own key)",
+                    TIANDITU_KEY_ENV)  # fmt: skip
+    offline = _OfflineBase(bounds)
+    offline.add_to(m)
+    return offline
 
+
+def add_base_layers(
+    m: folium.Map, bounds: list[list[float]] | None, *, tianditu_key: str | None = None
+) -> folium.map.Layer:
+    """Give any Folium map of this project the base layers of :func:`build_map`.
+
+    Adds the inlined scripts (clustering, offline base, GCJ-02 shift), the online base layers
+    and the offline base drawn from the embedded data for ``bounds`` (``[[south, west], [north,
+    east]]``). Returns the offline base layer, to pass to :func:`finish_map` once the map's
+    overlays are added.
+    """
+    m.options["maxZoom"], m.options["minZoom"] = 19, 3
+    m.get_root().add_child(_Assets())
+    return _add_base_layers(m, bounds, tianditu_key)
+
+
+def finish_map(m: folium.Map, offline: folium.map.Layer) -> folium.LayerControl:
+    """Add the layer control (expanded, top right), the automatic switch to the offline base
+    when tiles cannot load, the GCJ-02 overlay shift and a metric scale bar."""
+    control = folium.LayerControl(collapsed=False, position="topright")
+    control.add_to(m)
+    m.add_child(_Init(control, offline))
+    m.add_child(_MetricScale())
+    return control
+
+
+def build_map(plan: Plan, *, tianditu_key: str | None = None) -> folium.Map:
+    """Build the Folium map of a plan.
+
+    Parameters
+    ----------
+    plan : siting.results.Plan
+        A solved plan. Uses ``plan.demand`` (``kwh_per_day`` in kWh/day, ``covered``,
+        ``served_share``, optional ``travel_min`` in minutes), ``plan.sites``, ``plan.candidates``
+        (``chosen``), ``plan.trips`` (``flow_per_day`` in vehicles/day, ``refuelled``) and
+        ``plan.summary`` (``scenario``, ``spent_cny``, ``demand_covered_share``,
+        ``flow_refuelled_share``, ``max_travel_min``).
+
+    tianditu_key : str, optional
+        The reviewer's own Tianditu key; default the environment variable
+        ``SITING_TIANDITU_KEY``. Without a key the Tianditu base layer is left out. The key is
+        written into the page (so do not share a map made with a private key), never into the
+        repository.
+
+    Returns
+    -------
+    folium.Map
+        Base layers: CARTO light, OpenStreetMap, Amap (GCJ-02: the overlays are shifted to
+        GCJ-02 while it is shown), Tianditu (with a key) and the offline base drawn from the
+        embedded data (chosen automatically when the online tiles cannot load). Overlays: demand
+        choropleth, uncovered demand, candidate sites (hidden), trips, hydrogen stations, fast
+        chargers (clustered when zoomed out); a layer control, a metric scale bar, a title box
+        and a legend.
+    """
+    bounds = _bounds(plan)
+    centre = (
+        [round((bounds[0][0] + bounds[1][0]) / 2, 6), round((bounds[0][1] + bounds[1][1]) / 2, 6)]
+        if bounds
+        else list(BEIJING_CENTRE)
+    )
+    m = folium.Map(
+        location=centre, zoom_start=11, tiles=None, zoom_snap=0.25, zoom_delta=0.5,
+        minZoom=3, maxZoom=19,
+    )  # fmt: skip
+    # Only Leaflet is needed: no jQuery / Bootstrap / Font Awesome downloads.
+    m.default_js = [js for js in m.default_js if js[0] == "leaflet"]
+    m.default_css = [css for css in m.default_css if css[0] == "leaflet_css"]
+    m.get_root().title = f"siting · {esc(_scenario_name(plan))}"
+    m.get_root().add_child(_Assets())
+    offline = _add_base_layers(m, bounds, tianditu_key)
     demand = _add_demand(m, plan)
     n_cands = _add_candidates(m, plan)
     trips = _add_trips(m, plan)
     _, unit = demand_column(plan.demand)
     counts = _add_sites(m, plan, unit)
 
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    control = folium.LayerControl(collapsed=False, position="topright")
+    control.add_to(m)
     m.add_child(_MetricScale())
     overlay = _title_html(plan) + _legend_html(plan, demand, counts, n_cands, trips)
     m.get_root().add_child(_Overlay(overlay))
     if bounds:
         # keep the data clear of the title (top) and of the layer control and legend (right)
         m.fit_bounds(bounds, padding_top_left=(20, 70), padding_bottom_right=(300, 20))
+    # last: it refits the data around the laid-out title, control and legend
+    m.add_child(_Init(control, offline, bounds))
     return m
 
 
@@ -937,9 +1350,9 @@ def write_map(plan: Plan, path: str | os.PathLike[str], *, inline_assets: bool =
         False: the page loads Leaflet 1.9.3 from the jsDelivr CDN (as Folium does) — a
         reviewer's browser normally has the network; about 0.2 MB smaller. True: the vendored
         Leaflet (``siting/_assets/leaflet``, BSD-2-Clause) is copied into the page so its data
-        layers, popups, legend and title work with no network; basemap tiles still need the
-        network and stay blank without it. Falls back to the CDN, with a warning, if the
-        vendored files are not installed.
+        layers, popups, legend, title and offline base work with no network (only the online
+        base layers need it). Falls back to the CDN, with a warning, if the vendored files are
+        not installed.
 
     Returns
     -------

@@ -30,14 +30,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from siting import corridor, network
+from siting import corridor, data, network, queueing, sizing
 from siting._errors import InputError
 from siting.demand_kinds import area_demand, depot_demand, trip_flows
 from siting.demand_kinds._common import KindResult, ModelContext, Progress, num, stage
 from siting.models import MilpBuilder
 from siting.models.joint import Colocation, joint_siting
 from siting.results import Plan
-from siting.scenario import CorridorSection, Scenario, Solver
+from siting.scenario import CorridorSection, Scenario, Sizing, Solver
 from siting.study_area import EQUAL_AREA_CRS, manifest_source
 
 logger = logging.getLogger(__name__)
@@ -94,6 +94,8 @@ class Prepared:
     notes: list[str] = field(default_factory=list)
     trip_flows: trip_flows.TripFlowsPart | None = None
     depots: depot_demand.DepotsPart | None = None
+    #: Plug-sizing arrays of the area demand (:class:`siting.sizing.SizingArrays`).
+    sizing: Any = None
 
     @property
     def kinds(self) -> list[str]:
@@ -157,6 +159,7 @@ def prepare(scenario: Scenario, *, progress: Progress = None, scheduler: Any = N
         part = area_demand.prepare(scenario, G, arrays, progress=progress, scheduler=scheduler)
         prepared.area, prepared.districts, prepared.demand = part.area, part.districts, part.demand
         prepared.candidates, prepared.travel = part.candidates, part.travel
+        prepared.sizing = part.sizing
         _add_part(prepared, part)
     if trip_flows.active(scenario):
         _prepare_corridor_parts(
@@ -282,10 +285,11 @@ def solve_prepared(
     plan.summary["solve_seconds"] = round(float(sol.seconds), 3)
     plan.summary["total_seconds"] = round(sum(plan.timings.values()), 3)
     plan.summary["timings"] = {k: round(v, 3) for k, v in plan.timings.items()}
+    share = plan.summary.get("demand_covered_share")
     logger.info(
-        "plan: %s, %d sites, %.1f%% of demand served, %.0f of %.0f CNY", sol.status,
-        len(plan.sites), 100 * plan.summary["demand_covered_share"], plan.summary["spent_cny"],
-        budget,
+        "plan: %s, %d sites, %s of demand served, %.0f of %.0f CNY", sol.status, len(plan.sites),
+        "no area or depot demand" if share is None else f"{100 * share:.1f}%",
+        plan.summary["spent_cny"], budget,
     )  # fmt: skip
     return plan
 
@@ -427,6 +431,8 @@ def _assemble(prepared: Prepared, sol: Any, budget: float, model: _Model, solver
     """Merge the kinds' results into one :class:`Plan` and its summary."""
     res = _kind_results(prepared, sol)
     area, tf, dep = (res.get(k) for k in (area_demand.NAME, trip_flows.NAME, depot_demand.NAME))
+    if tf is not None:
+        tf.sites = _station_queues(tf.sites, prepared)
     parts = [r for r in (area, tf) if r is not None]
     sites = pd.concat([r.sites for r in parts], ignore_index=True)
     site_costs = float(sites["cost_cny"].sum())
@@ -437,11 +443,14 @@ def _assemble(prepared: Prepared, sol: Any, budget: float, model: _Model, solver
     summary = _head(prepared.scenario, sol, budget, solver, site_costs)
     for r in (area, tf, dep):
         summary.update(r.summary if r is not None else {})
-    if area is None:
+    if area is None:  # no area demand: the depot demand's share and limit, if there is any
+        depots = bool(len(dep.demand))
         share = summary.get("hydrogen_node_demand_served_share")
-        summary["demand_covered_share"] = share or 0.0
+        summary["demand_covered_share"] = (share or 0.0) if depots else None
         summary["n_demand_cells"] = len(dep.demand)
-        summary["max_travel_min"] = prepared.trip_flows.section.max_travel_min
+        summary["max_travel_min"] = prepared.trip_flows.section.max_travel_min if depots else None
+    if area is not None:
+        summary.update(area_demand.binding_limit(prepared, area, budget, summary["spent_cny"]))
     summary.update(_site_counts(sites, cands, sol))
     summary["notes"] = list(prepared.notes)
     summary["solver_message"] = getattr(sol, "message", "")
@@ -456,6 +465,37 @@ def _assemble(prepared: Prepared, sol: Any, budget: float, model: _Model, solver
         solution=sol, summary=summary, trips=tf.trips if tf is not None else None,
         data_sources=prepared.data_sources,
     )  # fmt: skip
+
+
+def _station_queues(sites: gpd.GeoDataFrame, prepared: Prepared) -> gpd.GeoDataFrame:
+    """Queue columns of corridor stations: hydrogen dispensers as servers (:mod:`siting.sizing`);
+    NaN for battery-electric corridor stations (their plugs are not modelled)."""
+    sites = sites.copy()
+    for col in sizing.QUEUE_COLUMNS:
+        sites[col] = np.nan
+    h2 = (sites["kind"] == "hydrogen").to_numpy()
+    scn = prepared.scenario
+    if not h2.any():
+        return sites
+    hq = scn.sizing.hydrogen if scn is not None else Sizing().hydrogen
+    if isinstance(hq.profile, str):
+        profile = queueing.load_profiles(
+            None if scn is None or scn.path is None else
+            data.data_path(queueing.PROFILE_FILE, scn.path)
+        )[hq.profile]  # fmt: skip
+    else:
+        profile = queueing.check_profile(hq.profile, "sizing.hydrogen.profile")
+    size = sites.loc[h2, "size_kg_per_day"].to_numpy(float)
+    served = sites.loc[h2, "demand_served"].to_numpy(float)
+    base = np.where(np.isfinite(size), size, served)  # uncapacitated stations: what they serve
+    dispensers = np.maximum(np.ceil(base / hq.kg_per_day_per_dispenser - 1e-9), 1)
+    q = sizing.station_queues(
+        served, (sites.loc[h2, "status"] == "built"), dispensers, hq.kg_per_fill, hq.fill_min,
+        profile,
+    )  # fmt: skip
+    for col in ("plugs", *sizing.QUEUE_COLUMNS):
+        sites.loc[h2, col] = q[col].to_numpy()
+    return sites
 
 
 def _site_counts(sites: pd.DataFrame, cands: pd.DataFrame, sol: Any) -> dict[str, Any]:

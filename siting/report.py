@@ -19,11 +19,15 @@ Files
     ``kind`` (``fast_charger`` | ``hydrogen``), ``name`` (str or null), ``plugs`` (int or null),
     ``capacity_kw`` (kW), ``cost_cny`` (CNY), ``demand_served`` (kWh/day for fast chargers,
     kg/day for hydrogen stations), ``source`` (``osm:<id>`` | ``existing`` | ``generated`` |
-    ``file:<name>``); hydrogen features also carry ``size_kg_per_day`` (kg/day) and
-    ``trips_served``. Unknown numbers are null.
+    ``file:<name>``); hydrogen stations and trip-flow chargers also carry ``size_kg_per_day``
+    (kg/day) and ``trips_served``; every site the :data:`OPTIONAL_COLUMNS` the plan has
+    (``district``, ``trip_flow_per_day`` in vehicles/day, queueing figures). Unknown numbers
+    are null.
 ``sites.csv``
     The same table for spreadsheets (UTF-8 with BOM so that Excel reads Chinese names), columns
-    as above plus ``size_kg_per_day``, ``trips_served`` (empty for chargers), ``lon``, ``lat``.
+    as above, then ``lon``, ``lat``; a column no site has a value for is left out (trips and
+    kg/day in an area-charging plan, demand served in a trip-flow plan, queueing figures in a
+    plan without them).
 ``summary.json``
     ``plan.summary`` made JSON-safe: NaN / inf become null, NumPy scalars and arrays plain
     numbers and lists, paths strings.
@@ -85,7 +89,22 @@ SITE_COLUMNS = (
     "demand_served",
     "source",
 )
+#: Queue and grid columns of every site (issue 9 output contract): plugs new / already built,
+#: session arrivals per hour and mean session minutes at the site's busiest hour, Erlang C
+#: probability of waiting and mean wait (minutes) then, utilisation (busy share of the plugs in
+#: that hour), connection kW used (plugs × rated kW) and allowed. Null where not modelled.
+QUEUE_COLUMNS = (
+    "plugs_new", "plugs_existing", "peak_arrivals_per_h", "service_min", "p_wait",
+    "mean_wait_min", "utilisation", "connection_kw", "connection_kw_max",
+)  # fmt: skip
+_QUEUE_ROUND = {"peak_arrivals_per_h": 6, "service_min": 6, "p_wait": 9, "mean_wait_min": 6,
+                "utilisation": 9, "connection_kw": 3, "connection_kw_max": 3}  # fmt: skip
 HYDROGEN_COLUMNS = ("size_kg_per_day", "trips_served")
+#: Columns written when the plan has them for at least one site (the scenario's kind decides):
+#: the district and trip flows (vehicles/day refuelled).
+OPTIONAL_COLUMNS = ("district", "trip_flow_per_day")
+#: sites.csv columns written even when every site's value is empty.
+_ALWAYS = ("site_id", "kind", "name", "plugs", "cost_cny", "source")
 _ROUND = {"capacity_kw": 3, "cost_cny": 2, "demand_served": 3, "size_kg_per_day": 3}
 
 
@@ -195,7 +214,7 @@ def site_records(plan: Plan) -> list[dict[str, Any]]:
     Returns
     -------
     list of dict
-        One dict per site: :data:`SITE_COLUMNS`, for hydrogen sites also
+        One dict per site: :data:`SITE_COLUMNS`, :data:`QUEUE_COLUMNS`, for hydrogen sites also
         :data:`HYDROGEN_COLUMNS`, then ``lon``, ``lat`` (degrees, 6 decimals).
     """
     sites = plan.sites
@@ -219,11 +238,18 @@ def site_records(plan: Plan) -> list[dict[str, Any]]:
         for col in ("capacity_kw", "cost_cny", "demand_served"):
             rec[col] = _num(getattr(row, col, None), _ROUND[col])
         rec["source"] = _str(getattr(row, "source", None))
-        if kind == "hydrogen":
+        for col in QUEUE_COLUMNS:
+            v = _num(getattr(row, col, None), _QUEUE_ROUND.get(col))
+            rec[col] = round(v) if col in ("plugs_new", "plugs_existing") and v is not None else v
+        trips = _num(getattr(row, "trips_served", None), 3)
+        if kind == "hydrogen" or trips is not None:  # hydrogen stations, trip-flow chargers
             rec["size_kg_per_day"] = _num(getattr(row, "size_kg_per_day", None), 3)
-            trips = _num(getattr(row, "trips_served", None), 3)
             whole = trips is not None and float(trips).is_integer()
             rec["trips_served"] = round(trips) if whole else trips
+        for col in OPTIONAL_COLUMNS:
+            if col in sites.columns:
+                v = getattr(row, col, None)
+                rec[col] = _str(v) if col == "district" else _num(v, 4)
         rec["lon"] = _num(lon[i], 6)
         rec["lat"] = _num(lat[i], 6)
         out.append(rec)
@@ -246,11 +272,20 @@ def sites_geojson(plan: Plan) -> dict[str, Any]:
 
 def sites_csv(plan: Plan) -> str:
     """``sites.csv`` text (header + one row per site; empty cells for unknown values)."""
-    cols = [*SITE_COLUMNS, *HYDROGEN_COLUMNS, "lon", "lat"]
+    records = site_records(plan)
+
+    def used(c: str) -> bool:
+        return any(r.get(c) is not None for r in records)
+
+    # the output contract's columns are always written; figures no site of this plan has
+    # (demand served by trip-flow stations, trips at area chargers) are left out
+    core = [c for c in SITE_COLUMNS if c in _ALWAYS or not records or used(c)]
+    extra = [c for c in (*HYDROGEN_COLUMNS, *OPTIONAL_COLUMNS) if used(c)]
+    cols = [*core, *QUEUE_COLUMNS, *extra, "lon", "lat"]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n", extrasaction="ignore")
     w.writeheader()
-    for rec in site_records(plan):
+    for rec in records:
         w.writerow({k: "" if rec.get(k) is None else rec[k] for k in cols})
     return buf.getvalue()
 
@@ -338,7 +373,7 @@ def write_outputs(
         ``summary_json``), or all when the scenario has none.
     inline_assets : bool, default False
         Passed to :func:`siting.maps.write_map`: copy Leaflet into map.html so that it works
-        with no network (tiles excepted).
+        with no network (on its offline base layer).
 
     Returns
     -------

@@ -150,6 +150,26 @@ class Segment(Section):
     public_fast_share: Annotated[float, Field(ge=0, le=1)]
     scope: Literal["municipality", "study_area"] = "municipality"
     source: str = ""
+    #: Time of day of the segment's sessions (``sizing: service_level``): the name of a profile
+    #: in ``data/facts/charging_time_of_day.csv`` (default: the segment's own name) or 24 shares
+    #: of the day's sessions starting in hours 0..23 (>= 0, summing to 1).
+    profile: str | list[float] | None = None
+    #: Mean energy of one session (kWh); with the mean charging power it sets the session time.
+    #: Default 30 kWh: assumption (a 30-minute charge at 60 kW, the charge time of Beijing's
+    #: SOHO Modern City station, data/facts/charging_operations.csv row 7).
+    session_kwh: Pos = 30.0
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, v: str | list[float] | None) -> str | list[float] | None:
+        if isinstance(v, list):
+            from siting.queueing import check_profile
+
+            try:
+                check_profile(v, "profile")
+            except ValueError as exc:
+                raise ValueError(str(exc).removeprefix("profile: ")) from None
+        return v
 
 
 class Demand(Section):
@@ -223,6 +243,98 @@ class KindCost(Section):
     plug_kw: Pos
     kwh_per_plug_day: Pos
     max_plugs: Annotated[int, Field(ge=1)] = 20
+
+
+class HydrogenQueue(Section):
+    """Queue figures of hydrogen stations (outputs only; stations are sized in kg/day).
+
+    Dispensers are the servers (one per ``kg_per_day_per_dispenser`` of station size), one fill
+    the service: ``fill_min`` minutes for ``kg_per_fill`` kg, arrivals from the served kg/day and
+    the ``profile`` of the day's fills.
+    """
+
+    #: dispensers = ceil(station kg/day / this): assumption, 2 per 500 kg/day (no dispenser
+    #: count per station size found; a 500 kg/day station has "3-5 filling equipment", costs
+    #: row 10)
+    kg_per_day_per_dispenser: Pos = 250.0
+    #: derived: 500 kg/day for ~33 buses a day (costs_and_technology.csv row 4)
+    kg_per_fill: Pos = 15.0
+    #: about 30 minutes per bus or coach at Yanqing's 70 MPa station (costs row 7)
+    fill_min: Pos = 30.0
+    #: time of day of fills (an assumption, charging_time_of_day.csv)
+    profile: str | list[float] = "hydrogen"
+
+
+class Sizing(Section):
+    """How plugs are sized (``sizing:``; the string ``daily_energy`` is short for that rule).
+
+    ``rule: service_level``: at each site's busiest hour the probability that an arriving vehicle
+    waits (Erlang C, M/M/c) is at most ``alpha``, or the mean wait at most
+    ``max_mean_wait_min`` (give one; default ``alpha: 0.2``, an assumption); load from the
+    segments' time-of-day ``profile`` and ``session_kwh`` and the ``mean_charging_kw`` a plug
+    delivers while a vehicle charges. ``rule: daily_energy``: each plug serves
+    ``costs.<kind>.kwh_per_plug_day`` kWh a day (the flat rule; the default when the section is
+    absent). Waiting figures are reported under both rules.
+    """
+
+    rule: Literal["service_level", "daily_energy"] = "daily_energy"
+    alpha: float | None = None
+    max_mean_wait_min: Pos | None = None
+    #: Default 60 kW: assumption (half the 120 kW rating; measured mean fast-charging power was
+    #: 61 % of the rating in Norway, charging_operations.csv row 9; 30 kWh in a 30-minute charge).
+    mean_charging_kw: Pos = 60.0
+    hydrogen: HydrogenQueue = Field(default_factory=HydrogenQueue)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, v: Any) -> Any:
+        return {"rule": v} if isinstance(v, str) else v
+
+    @field_validator("alpha")
+    @classmethod
+    def _alpha(cls, v: float | None) -> float | None:
+        if v is not None and not 0.0 < v < 1.0:
+            raise ValueError(f"must be in (0, 1) (got {v!r})")
+        return v
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Sizing:
+        if self.alpha is not None and self.max_mean_wait_min is not None:
+            raise _FieldError(("max_mean_wait_min",), "give alpha or max_mean_wait_min, not both")
+        return self
+
+    def service_level(self) -> Any:
+        """The :class:`siting.queueing.ServiceLevel` of this section (default alpha 0.2)."""
+        from siting.queueing import ServiceLevel
+
+        if self.max_mean_wait_min is not None:
+            return ServiceLevel("mean_wait", None, self.max_mean_wait_min)
+        return ServiceLevel("p_wait", 0.2 if self.alpha is None else self.alpha)
+
+
+class SubstationFile(Section):
+    """Substations / feeder zones (:mod:`siting.grid`): GeoJSON points or polygons, or CSV."""
+
+    path: Path
+    crs: Literal["WGS84", "GCJ-02"] = "WGS84"
+    #: Sites within this distance of a point substation (its nearest) are fed by it (m).
+    radius_m: Pos = 3000.0
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path(cls, v: Any, info: ValidationInfo) -> Path | None:
+        return _resolve_path(v, info)
+
+
+class Grid(Section):
+    """Grid limits (:mod:`siting.grid`): connection power per site, substation headroom.
+
+    ``connection_kw_max`` is the default maximum connection of a site (kW; none when absent);
+    a site file's ``connection_kw_max`` column overrides it per site.
+    """
+
+    connection_kw_max: NonNeg | None = None
+    substations: SubstationFile | None = None
 
 
 class Costs(Section):
@@ -369,6 +481,10 @@ class CorridorSection(Section):
     range_km: Pos
     station_sizes: list[StationSize] = Field(default_factory=list)
     station_cost_cny: NonNeg | None = None
+    #: Plugs of each uncapacitated fast-charging station (``vehicle: bev``) and their power (kW),
+    #: reported per site (plugs, capacity_kw); the cost stays ``station_cost_cny``.
+    station_plugs: Annotated[int, Field(ge=1)] | None = None
+    station_plug_kw: Pos | None = None
     fleets: dict[str, Fleet] = Field(default_factory=dict)
     demand_points: list[DemandPoint] = Field(default_factory=list)
     max_travel_min: Pos = 15.0
@@ -440,6 +556,10 @@ class Scenario(Section):
     solver: Solver = Field(default_factory=Solver)
     outputs: Outputs = Field(default_factory=Outputs)
     phases: list[Phase] = Field(default_factory=list)
+    #: Plug sizing rule (:class:`Sizing`); absent = ``daily_energy``.
+    sizing: Sizing = Field(default_factory=Sizing)
+    #: Grid limits (:class:`Grid`).
+    grid: Grid = Field(default_factory=Grid)
     #: Corridor stations for trip flows and depot demand, joint siting (:mod:`siting.demand_kinds`);
     #: the YAML key is ``corridor:``, or its former name ``hydrogen:``.
     corridor: CorridorSection | None = Field(
@@ -586,6 +706,37 @@ def _check_districts(scn: Scenario, file: Path) -> None:
             )
 
 
+def _check_sizing(scn: Scenario, file: Path) -> None:
+    """Named time-of-day profiles exist (one-line error naming the field)."""
+    from siting import queueing
+    from siting._errors import SitingError
+
+    if scn.sizing.rule == "service_level" or scn.corridor is not None:
+        try:
+            table = queueing.load_profiles(_profile_file(file))
+        except SitingError as exc:
+            raise ScenarioError(_error_line(file, ("sizing",), str(exc))) from exc
+        named = [
+            (("demand", "segments", k, "profile"), seg.profile or k)
+            for k, seg in scn.demand.segments.items()
+            if not isinstance(seg.profile, list)
+        ]
+        if isinstance(scn.sizing.hydrogen.profile, str):
+            named.append((("sizing", "hydrogen", "profile"), scn.sizing.hydrogen.profile))
+        for loc, name in named:
+            if name not in table:
+                raise ScenarioError(_error_line(file, loc, (
+                    f"no profile named {name!r} in {queueing.PROFILE_FILE} (known: "
+                    f"{', '.join(sorted(table))}); name one or give 24 shares"
+                )))  # fmt: skip
+
+
+def _profile_file(file: Path) -> Path:
+    from siting import data, queueing
+
+    return data.data_path(queueing.PROFILE_FILE, file.resolve())
+
+
 def parse_scenario(raw: Any, *, file: str | Path = "<scenario>", base_dir: Path | None = None):
     """Validate an already-parsed scenario mapping.
 
@@ -644,6 +795,7 @@ def load_scenario(path: str | Path) -> Scenario:
     raw = _read_yaml(file)
     scn = parse_scenario(raw, file=file, base_dir=file.resolve().parent)
     _check_districts(scn, file)
+    _check_sizing(scn, file)
     scn.path = file.resolve()
     return scn
 

@@ -120,3 +120,94 @@ def test_declared_gcj02_file_snaps_onto_the_roads(G):
     c = build_candidates(G, costs=COSTS, spacing_m=0,
                          site_files=[_sf("road_nodes_gcj02.csv", crs="GCJ-02")])  # fmt: skip
     assert c["snap_m"].max() < 1.0
+
+
+# ----------------------------------------------------------------------------- place names
+
+
+def _toy_graph():
+    import networkx as nx
+
+    G = nx.MultiDiGraph(crs="EPSG:4326")
+    for n, (x, y) in enumerate([(116.40, 39.90), (116.41, 39.90), (116.42, 39.90),
+                                (116.41, 39.91), (116.43, 39.90), (116.44, 39.90)]):  # fmt: skip
+        G.add_node(n, x=x, y=y)
+    edges = [
+        (0, 1, {"name": "建国门外大街", "highway": "primary"}),
+        (1, 2, {"name": "建国门外大街", "highway": "primary"}),
+        (1, 3, {"name": "东三环中路", "highway": "trunk"}),
+        (2, 4, {"name": "", "highway": "primary_link"}),
+        (
+            4,
+            5,
+            {
+                "highway": "secondary",
+                "name": ["光华路", "Guanghua Road"],
+                "name:en": "Guanghua Road",
+            },
+        ),
+    ]
+    for u, v, d in edges:
+        G.add_edge(u, v, **d)
+        G.add_edge(v, u, **d)
+    return G
+
+
+def test_road_names_put_the_bigger_road_first_and_join_two():
+    from siting.candidates import road_names
+
+    names = road_names(_toy_graph(), [1, 0, 4, 5, 99])
+    assert names[0] == "东三环中路 / 建国门外大街"  # trunk before primary
+    assert names[1] == "建国门外大街 (near 东三环中路)"
+    assert names[2] == "光华路 (Guanghua Road) (near 建国门外大街)"  # the slip road has no name
+    assert names[3] == "光华路 (Guanghua Road) (near 建国门外大街)"
+    assert names[4] == ""  # not in the graph
+
+
+def test_node_on_unnamed_roads_is_named_after_the_roads_nearby():
+    import networkx as nx
+
+    from siting.candidates import road_names
+
+    G = nx.MultiDiGraph()
+    for n in range(4):
+        G.add_node(n, x=116.4 + n / 100, y=39.9)
+    G.add_edge(0, 1, highway="motorway_link", name="")
+    G.add_edge(1, 2, highway="motorway", name="京通快速路")
+    G.add_edge(3, 3, highway="trunk")
+    assert road_names(G, [0, 3]) == ["near 京通快速路", "unnamed trunk"]
+
+
+def test_district_names_in_beijing_and_zhangjiakou():
+    from siting.candidates import district_names
+
+    # Tiananmen, the Bird's Nest, Yanqing town, Taizicheng (Chongli), the sea
+    lon = [116.3975, 116.3966, 115.985, 115.468, 121.0]
+    lat = [39.9087, 39.9929, 40.4563, 40.901, 38.0]
+    assert district_names(lon, lat) == [
+        "Dongcheng 东城区", "Chaoyang 朝阳区", "Yanqing 延庆区", "Chongli", "",
+    ]  # fmt: skip
+
+
+def test_generated_candidates_are_named_after_their_roads_and_district(G):
+    c = build_candidates(G, costs=COSTS, spacing_m=1000, road_classes=["primary", "trunk"])
+    gen = c[c["source"] == "generated"]
+    assert len(gen) > 3
+    assert not gen["name"].str.contains("road node").any()
+    assert (gen["name"].str.len() > 0).all()
+    assert gen["district"].str.endswith("区").all()  # every site lies in a Beijing district
+
+
+def test_gcj02_matches_an_independent_implementation_to_a_millimetre():
+    import prcoords  # CC0 implementation from PyPI, used only here
+
+    rng = np.random.default_rng(11)
+    lon, lat = rng.uniform(114.0, 118.0, 200), rng.uniform(39.0, 41.5, 200)
+    glon, glat = wgs84_to_gcj02(lon, lat)
+    ref = np.array([tuple(prcoords.wgs_gcj((a, o))) for a, o in zip(lat, lon, strict=True)])
+    dy = (glat - ref[:, 0]) * 111_320.0
+    dx = (glon - ref[:, 1]) * 111_320.0 * np.cos(np.radians(lat))
+    assert np.hypot(dx, dy).max() < 1e-3  # metres (the requirement is ≤ 1 m)
+    # and the inverse returns the WGS84 points
+    wlon, wlat = gcj02_to_wgs84(glon, glat)
+    assert np.abs(wlon - lon).max() < 1e-8 and np.abs(wlat - lat).max() < 1e-8

@@ -35,7 +35,7 @@ def test_prepare_outputs_follow_the_contracts(prepared):
     assert {"cell", "population", "kwh_per_day", "node", "kwh_taxi"} <= set(dem.columns)
     assert {"site_id", "kind", "source", "status", "fixed_cost_cny", "node"} <= set(cands.columns)
     assert (tt.data > 0).all() and tt.data.max() <= 3.0
-    assert set(prepared.timings) == {"network", "demand", "candidates", "travel"}
+    assert set(prepared.timings) == {"network", "demand", "candidates", "travel", "sizing"}
 
 
 def test_plan_has_summary_keys_sites_and_required_built_sites(prepared):

@@ -15,7 +15,7 @@ from siting import report
 from siting._errors import InputError
 
 SITE_PROPS = {"site_id", "kind", "name", "plugs", "capacity_kw", "cost_cny", "demand_served",
-              "source"}  # fmt: skip
+              "source", *report.QUEUE_COLUMNS}  # fmt: skip
 
 
 def _strict_json(path: Path):
@@ -223,3 +223,19 @@ def test_summary_rows_are_human_readable():
     assert rows["Status"] == "optimal"
     assert rows["Demand covered"].startswith("54 %")
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in rows.items())
+
+
+def test_trip_flow_charger_csv_has_trips_and_plugs_not_empty_demand_columns(tmp_path):
+    import csv
+
+    plan = hydrogen_plan()
+    plan.sites = plan.sites.assign(kind="fast_charger", plugs=4.0, capacity_kw=480.0,
+                                   size_kg_per_day=np.nan, demand_served=np.nan,
+                                   trip_flow_per_day=120.0, district="Yanqing 延庆区")  # fmt: skip
+    out = report.write_outputs(plan, tmp_path / "out")
+    rows = list(csv.DictReader((out / "sites.csv").open(encoding="utf-8-sig")))
+    assert "demand_served" not in rows[0] and "size_kg_per_day" not in rows[0]
+    assert rows[0]["plugs"] == "4" and rows[0]["trips_served"] in ("3", "2")
+    assert rows[0]["trip_flow_per_day"] == "120.0" and rows[0]["district"] == "Yanqing 延庆区"
+    props = _strict_json(out / "sites.geojson")["features"][0]["properties"]
+    assert props["district"] == "Yanqing 延庆区" and props["trip_flow_per_day"] == 120.0

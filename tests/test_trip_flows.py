@@ -249,8 +249,11 @@ def test_joint_plan_reports_plugs_served_kwh_and_trip_flow(chargers):
     assert (fc["demand_served"] <= 195 * fc["plugs"] + 1e-6).all()
     assert fc["demand_served"].sum() == pytest.approx(s["served_kwh_per_day"], rel=1e-6)
     assert plan.demand["served_kwh"].sum() == pytest.approx(s["served_kwh_per_day"], rel=1e-6)
-    assert s["plugs_by_kind"] == {"fast_charger": int(fc["plugs"].sum())}
-    assert h2["plugs"].isna().all() and (h2["size_kg_per_day"] == 500).all()
+    assert s["plugs_by_kind"] == {"fast_charger": int(fc["plugs"].sum()),
+                                  "hydrogen": int(h2["plugs"].sum())}  # fmt: skip
+    # hydrogen stations: dispensers are the servers of their queue figures (sizing.hydrogen)
+    assert (h2["plugs"] == 2).all() and (h2["size_kg_per_day"] == 500).all()
+    assert (h2["p_wait"].between(0, 1)).all() and h2["connection_kw"].isna().all()
     assert s["spent_cny"] <= 6e6 + 1e-6
     assert 0 <= s["flow_refuelled_share"] <= 1
 

@@ -22,8 +22,8 @@ Progress = Callable[[str], None] | None
 
 #: Columns of ``Plan.sites`` common to every kind (docs/ARCHITECTURE.md), in order.
 SITE_COLUMNS = [
-    "site_id", "kind", "name", "plugs", "capacity_kw", "cost_cny", "demand_served", "source",
-    "lon", "lat", "max_travel_min", "size_kg_per_day", "trips_served", "status", "node",
+    "site_id", "kind", "name", "district", "plugs", "capacity_kw", "cost_cny", "demand_served",
+    "source", "lon", "lat", "max_travel_min", "size_kg_per_day", "trips_served", "status", "node",
     "geometry",
 ]  # fmt: skip
 

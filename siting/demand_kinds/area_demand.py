@@ -29,7 +29,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from siting import candidates as cand_mod
-from siting import data, models, network, travel
+from siting import data, models, network, sizing, travel
 from siting import demand as demand_mod
 from siting._errors import InputError, ScenarioError
 from siting.demand_kinds._common import (
@@ -42,6 +42,7 @@ from siting.demand_kinds._common import (
 )
 from siting.models.coverage import add_coverage_component, coverage_details
 from siting.models.joint import Component
+from siting.models.plug_levels import add_level_component, level_details
 from siting.scenario import Scenario, Solver
 from siting.study_area import area_km2, study_area
 
@@ -71,6 +72,8 @@ class AreaPart:
     timings: dict[str, float] = field(default_factory=dict)
     data_sources: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Plug-sizing arrays (profiles, service level, grid limits): :mod:`siting.sizing`.
+    sizing: sizing.SizingArrays | None = None
 
 
 # ----------------------------------------------------------------------------- prepare
@@ -126,7 +129,23 @@ def prepare(
     )  # fmt: skip
     timings["travel"] = time.perf_counter() - t
     notes = list(dem.attrs.get("notes", []))
-    return AreaPart(area, districts, dem, cands, tt, timings, sources, notes)
+    t = time.perf_counter()
+    arrays = sizing.for_scenario(scenario, dem)
+    timings["sizing"] = time.perf_counter() - t
+    sources.append(_profile_source(scenario))
+    return AreaPart(area, districts, dem, cands, tt, timings, sources, notes, arrays)
+
+
+def _profile_source(scenario: Scenario) -> dict[str, Any]:
+    from siting.queueing import PROFILE_FILE
+
+    return {
+        "name": PROFILE_FILE,
+        "path": str(data.data_path(PROFILE_FILE, scenario.path)),
+        "licence": "facts with per-row sources",
+        "attribution": "",
+        "note": "time-of-day profiles of charging sessions (rows cite sources or assumptions)",
+    }
 
 
 def _candidates(
@@ -143,23 +162,54 @@ def _candidates(
         G, costs={k: v for k, v in costs.items() if v is not None}, kind=c.kind,
         spacing_m=c.spacing_m, road_classes=c.road_classes, intersections=c.intersections,
         site_files=c.site_files, osm_sites=osm, required=c.required, forbidden=c.forbidden,
-        area=area, arrays=arrays,
+        area=area, arrays=arrays, connection_kw_max=_connection_default(scenario),
     )  # fmt: skip
     if cands.empty:
         raise InputError("candidates: no candidate site (check candidates.road_classes / files)")
     return cands
 
 
+def _connection_default(scenario: Scenario) -> float:
+    kw = scenario.grid.connection_kw_max
+    return float("inf") if kw is None else float(kw)
+
+
 # ----------------------------------------------------------------------------- model
 
 
-def _module_arrays(cands: pd.DataFrame) -> dict[str, np.ndarray]:
+def _service_level(prepared: Any) -> bool:
+    """True when plugs are sized by the service level, or grid feeders need the level model."""
+    arrays = getattr(prepared, "sizing", None)
+    if arrays is None:
+        return False
+    return prepared.scenario.sizing.rule == "service_level" or arrays.substations is not None
+
+
+def _module_arrays(cands: pd.DataFrame, arrays: Any = None) -> dict[str, np.ndarray]:
+    mmax = cands["max_plugs"].to_numpy(np.int64)
     return {
         "module_capacity": cands["kwh_per_plug_day"].to_numpy(float),
         "module_cost": cands["plug_cost_cny"].to_numpy(float),
-        "max_modules": cands["max_plugs"].to_numpy(np.int64),
+        "max_modules": mmax if arrays is None else arrays.for_sites(cands).max_plugs,
         "existing_modules": cands["existing_plugs"].to_numpy(np.int64),
     }
+
+
+def _level_arrays(prepared: Any) -> dict[str, Any]:
+    """Arguments of the level model: the service level's, or linear levels for daily_energy."""
+    c, arrays = prepared.candidates, prepared.sizing
+    lim = arrays.for_sites(c)
+    if prepared.scenario.sizing.rule == "service_level":
+        cap, load = lim.level_capacity, arrays.load
+    else:  # daily_energy with substation rows: c plugs serve c x kwh_per_plug_day
+        n_lv = lim.level_capacity.shape[1]
+        cap = c["kwh_per_plug_day"].to_numpy(float)[:, None] * np.arange(n_lv)[None, :]
+        load = None
+    return {
+        "level_capacity": cap, "load": load, "module_cost": c["plug_cost_cny"].to_numpy(float),
+        "max_modules": lim.max_plugs, "existing_modules": c["existing_plugs"].to_numpy(np.int64),
+        "group_draw": lim.group_draw, "group_limit": lim.group_limit,
+    }  # fmt: skip
 
 
 def total_demand(prepared: Any) -> float:
@@ -178,14 +228,22 @@ def add_component(builder: models.MilpBuilder, prepared: Any, ctx: ModelContext)
     c = prepared.candidates
     status = c["status"].to_numpy()
     req = (status == "required") | (status == "built") | ids_to_mask(ctx.keep_open, c["site_id"])
-    handle = add_coverage_component(
-        builder, prepared.travel, prepared.demand["kwh_per_day"].to_numpy(float),
-        c["fixed_cost_cny"].to_numpy(float), required=req, forbidden=status == "forbidden",
-        **_module_arrays(c),
-    )  # fmt: skip
+    args = (builder, prepared.travel, prepared.demand["kwh_per_day"].to_numpy(float),
+            c["fixed_cost_cny"].to_numpy(float))  # fmt: skip
+    if _service_level(prepared):
+        handle = add_level_component(
+            *args, required=req, forbidden=status == "forbidden", **_level_arrays(prepared)
+        )
+        read = level_details
+    else:
+        handle = add_coverage_component(
+            *args, required=req, forbidden=status == "forbidden",
+            **_module_arrays(c, getattr(prepared, "sizing", None)),
+        )  # fmt: skip
+        read = coverage_details
 
     def extract(x: np.ndarray) -> dict[str, Any]:
-        return coverage_details(handle, x)
+        return read(handle, x)
 
     weight = ctx.weights.get(COMPONENT, 1.0)
     return Component(COMPONENT, COMPONENT, handle, total_demand(prepared), weight, extract=extract)
@@ -215,10 +273,13 @@ def solve_alone(
     warm = None
     if warm_start is not None:
         warm = np.flatnonzero(ids_to_mask(warm_start, sid))
+    if _service_level(prepared):
+        return _solve_levels(prepared, budget, required | (status == "built"), forbidden, warm,
+                             solver)  # fmt: skip
     kwargs: dict[str, Any] = dict(
         p=None, required=required | (status == "built"), forbidden=forbidden,
         time_limit=solver.time_limit_s, mip_gap=solver.mip_gap, warm_start_open=warm,
-        **_module_arrays(cands),
+        **_module_arrays(cands, getattr(prepared, "sizing", None)),
     )  # fmt: skip
     params = inspect.signature(models.max_coverage).parameters
     if solver.threads is not None and "threads" in params:
@@ -243,6 +304,27 @@ def solve_alone(
     return models.max_coverage(
         prepared.travel, prepared.demand["kwh_per_day"].to_numpy(float),
         cands["fixed_cost_cny"].to_numpy(float), float(budget), **kwargs,
+    )  # fmt: skip
+
+
+def _solve_levels(
+    prepared: Any, budget: float, required: np.ndarray, forbidden: np.ndarray,
+    warm: np.ndarray | None, solver: Solver,
+) -> Any:  # fmt: skip
+    """The level model (:func:`siting.models.plug_levels.max_coverage_levels`), HiGHS only."""
+    from siting.models.plug_levels import max_coverage_levels
+
+    if solver.backend != "highs":
+        raise ScenarioError(
+            f"{prepared.scenario.path}: solver.backend: {solver.backend!r} supports "
+            "sizing: daily_energy without substations only (use 'highs')"
+        )
+    c = prepared.candidates
+    return max_coverage_levels(
+        prepared.travel, prepared.demand["kwh_per_day"].to_numpy(float),
+        c["fixed_cost_cny"].to_numpy(float), float(budget), required=required,
+        forbidden=forbidden, time_limit=solver.time_limit_s, mip_gap=solver.mip_gap,
+        warm_start_open=warm, **_level_arrays(prepared),
     )  # fmt: skip
 
 
@@ -350,10 +432,38 @@ def assemble(prepared: Any, details: dict[str, Any]) -> KindResult:
     cands.loc[cands.index[open_idx], "chosen"] = True
     sites = _sites(cands, open_idx, details, best, btime)
     served = float(served_cell.sum()) if len(open_idx) else 0.0
-    return KindResult(
-        sites=sites, candidates=cands, demand=dem,
-        summary=_summary(prepared, weights, served, reach),
+    summary = _summary(prepared, weights, served, reach)
+    arrays = getattr(prepared, "sizing", None)
+    if arrays is not None:
+        plugs = sites["plugs"].to_numpy(np.int64)
+        q = sizing.site_columns(arrays, dem, cands, open_idx, plugs,
+                                details.get("assignment_matrix"))  # fmt: skip
+        for col in q.columns:
+            sites[col] = q[col].to_numpy()
+        scn = prepared.scenario
+        kwh = scn.costs.fast_charger.kwh_per_plug_day if scn.costs.fast_charger else None
+        summary.update(sizing.summary_keys(arrays, scn.sizing.rule, kwh, q, plugs))
+    return KindResult(sites=sites, candidates=cands, demand=dem, summary=summary)
+
+
+def binding_limit(prepared: Any, result: KindResult, budget: float, spent: float) -> dict:
+    """``binding_limit`` and its detail for summary.json (:func:`siting.sizing.binding_limit`).
+
+    ``result`` is this kind's part of the plan (:func:`assemble`); ``spent`` is what the whole
+    plan spends (in a joint plan the money left is judged against the charger steps).
+    """
+    arrays = getattr(prepared, "sizing", None)
+    if arrays is None or result.sites is None:
+        return {}
+    cands, sites = prepared.candidates, result.sites
+    pos = pd.Series(np.arange(len(cands)), index=cands["site_id"].to_numpy())
+    open_idx = pos.reindex(sites["site_id"]).to_numpy(np.int64)
+    limit = sizing.plan_binding_limit(
+        arrays, prepared.travel, prepared.demand, cands, open_idx,
+        sites["plugs"].to_numpy(np.int64), result.demand["served_kwh"].to_numpy(float), budget,
+        spent,
     )  # fmt: skip
+    return {"binding_limit": limit[0], "binding_limit_detail": limit[1]}
 
 
 def _summary(prepared: Any, weights: np.ndarray, served: float, reach: np.ndarray) -> dict:

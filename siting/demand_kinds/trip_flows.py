@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import LineString, Point
 
+from siting import candidates as cand_mod
 from siting import corridor, network
 from siting._errors import InputError, ScenarioError
 from siting.demand_kinds._common import SITE_COLUMNS, KindResult, ModelContext, ids_to_mask
@@ -256,9 +257,11 @@ def _station_candidates(
         "node": [ids[v] for v in nodes],
         "corridor_node": nodes,
         "fixed_cost_cny": [0.0 if v in existing else fixed for v in nodes],
-        "plug_cost_cny": 0.0, "plug_kw": np.nan, "kwh_per_plug_day": np.nan,
+        "plug_cost_cny": 0.0, "plug_kw": float(sec.station_plug_kw or np.nan),
+        "kwh_per_plug_day": np.nan,
         "max_plugs": 0, "existing_plugs": 0, "status": status, "snap_m": 0.0,
     })  # fmt: skip
+    cand_mod.add_place_names(cands, None)  # the district or county of each station
     geom = [Point(x, y) for x, y in zip(cands["lon"], cands["lat"], strict=True)]
     return gpd.GeoDataFrame(cands, geometry=geom, crs="EPSG:4326")
 
@@ -478,8 +481,11 @@ def assemble(
     -------
     KindResult
         ``sites``: stations with ``size_kg_per_day``, ``trips_served``, ``trip_flow_per_day``,
-        ``trip_fuel_kg_per_day``, ``node_demand_kg_per_day``, ``demand_served`` (kg/day),
-        ``cost_cny``, ``plugs`` NaN; ``trips`` with ``served_share`` and ``refuel_status``.
+        ``trip_fuel_kg_per_day``, ``node_demand_kg_per_day``, ``demand_served`` (kg/day; NaN
+        when there is neither a station size nor depot demand), ``cost_cny``, ``plugs`` and
+        ``capacity_kw`` (``station_plugs`` × ``station_plug_kw``, else NaN),
+        ``max_travel_min`` (depot demand's limit; NaN without depots); ``trips`` with
+        ``served_share`` and ``refuel_status``.
     """
     sec = part.section
     cands = part.candidates.copy()
@@ -492,17 +498,20 @@ def assemble(
     node = np.zeros(n) if depot_served is None else depot_served
     cands["chosen"] = open_h
     s = cands[open_h].copy()
-    s["plugs"] = np.nan
-    s["capacity_kw"] = np.nan
+    s["plugs"] = np.nan if sec.station_plugs is None else float(sec.station_plugs)
+    s["capacity_kw"] = s["plugs"] * s["plug_kw"]
     cost = cands["fixed_cost_cny"].to_numpy(float) + details["size_cost_cny"]
     s["cost_cny"] = cost[open_h]
     s["size_kg_per_day"] = details["size_kg_per_day"][open_h]
-    s["trip_fuel_kg_per_day"] = load[open_h]
-    s["node_demand_kg_per_day"] = node[open_h]
-    s["demand_served"] = (load + node)[open_h] if sec.capacitated else node[open_h]
+    depots = bool(sec.demand_points)
+    # without station sizes there is no fuel load, without depots no depot demand: unknown, not 0
+    s["trip_fuel_kg_per_day"] = load[open_h] if sec.capacitated else np.nan
+    s["node_demand_kg_per_day"] = node[open_h] if depots else np.nan
+    served = (load + node)[open_h] if sec.capacitated else node[open_h]
+    s["demand_served"] = served if sec.capacitated or depots else np.nan
     s["trips_served"] = trips_served[open_h]
     s["trip_flow_per_day"] = trip_flow[open_h]
-    s["max_travel_min"] = sec.max_travel_min
+    s["max_travel_min"] = sec.max_travel_min if depots else np.nan
     extra = ["trip_fuel_kg_per_day", "node_demand_kg_per_day", "trip_flow_per_day"]
     sites = gpd.GeoDataFrame(s[SITE_COLUMNS + extra].reset_index(drop=True), crs="EPSG:4326")
     flow = part.trips.flow

@@ -62,7 +62,12 @@ def _money(x: float) -> str:
 
 
 def _demand_groups(
-    n_d: int, n_s: int, ii: np.ndarray, jj: np.ndarray, weights: np.ndarray
+    n_d: int,
+    n_s: int,
+    ii: np.ndarray,
+    jj: np.ndarray,
+    weights: np.ndarray,
+    key: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Merge demand points that the same set of sites covers (an exact reduction).
 
@@ -70,18 +75,23 @@ def _demand_groups(
     variable per (group, site) with the group's summed weight has the same optimum, and serving
     every member the group's share is a plan of the original model. Groups of zero weight are
     dropped (their shares change neither the objective nor any capacity). ``ii`` / ``jj`` must be
-    sorted by point, then site (CSR order).
+    sorted by point, then site (CSR order). ``key`` (n_d × k, optional) must also be equal within
+    a group: e.g. the load per unit of demand in each hour, so that only points with the same
+    segment mix are merged when capacity is checked hour by hour.
 
     Returns ``weight`` (per group), ``pair_group`` / ``pair_site`` (the group × site pairs, by
-    group then site) and ``point_pair`` (per point pair: its group pair, -1 when dropped).
+    group then site), ``point_pair`` (per point pair: its group pair, -1 when dropped) and
+    ``point_group`` (per point: its group, -1 when dropped).
     """
     deg = np.bincount(ii, minlength=n_d)
     rng = np.random.default_rng(20240611)
     h1 = np.bincount(ii, weights=rng.random(n_s)[jj], minlength=n_d)
     h2 = np.bincount(ii, weights=rng.random(n_s)[jj], minlength=n_d)
+    cols = [deg.astype(float)[:, None], h1[:, None], h2[:, None]]
+    if key is not None:
+        cols.append(np.asarray(key, dtype=float).reshape(n_d, -1))
     _, first, gid = np.unique(
-        np.stack([deg.astype(float), h1, h2], axis=1), axis=0, return_index=True,
-        return_inverse=True,
+        np.hstack(cols), axis=0, return_index=True, return_inverse=True,
     )  # fmt: skip
     gid = gid.ravel()
     start = np.concatenate([[0], np.cumsum(deg)])
@@ -109,6 +119,7 @@ def _demand_groups(
         "pair_group": pair_group,
         "pair_site": pair_site.astype(np.int64),
         "point_pair": point_pair.astype(np.int64),
+        "point_group": new_id[gid].astype(np.int64),
     }
 
 
