@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     import distributed
 
     from siting import compare as cmp
-    from siting import travel
+    from siting import sizing, travel
     from siting.plan import Prepared
 
     city = city_instance(a.cells, a.candidates)
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if "sweep" in jobs:  # prepared before any clock runs
         holder["prepared"] = Prepared(
             scn, None, arrays, area=city["area"], districts=city["districts"], demand=dem,
-            candidates=cands, travel=run_travel(None),
+            candidates=cands, travel=run_travel(None), sizing=sizing.for_scenario(scn, dem),
         )  # fmt: skip
     print("task,in_process_s,dask_1_s,dask_2_s,speedup_2_over_1,same_result,busy_1_s,busy_2_s",
           flush=True)  # fmt: skip

@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from siting import demand as demand_mod
     from siting import plan as plan_mod
-    from siting import report, road_tables, travel
+    from siting import report, road_tables, sizing, travel
     from siting.study_area import area_km2, study_area
 
     st = Stages(a.trace)
@@ -240,9 +240,10 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     note("pairs within the reach", f"{tt.nnz} ({tt.data.nbytes + tt.indices.nbytes >> 20} MB)")
+    arrays_sizing = st.run("sizing", lambda: sizing.for_scenario(scn, dem))
     prepared = plan_mod.Prepared(
         scn, None, arrays, area=area, districts=districts, demand=dem, candidates=cands,
-        travel=tt, data_sources=sources,
+        travel=tt, data_sources=sources, sizing=arrays_sizing,
     )  # fmt: skip
     plan = st.run("model+plan", lambda: plan_mod.solve_prepared(prepared))
     files = ["geojson", "summary"] + (["map"] if a.map else [])
@@ -255,6 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     note("model", f"{plan.timings.get('model', float('nan')):.2f} s, {len(plan.sites)} sites, "
          f"{100 * plan.summary['demand_covered_share']:.1f} % of demand served, spent "
          f"{plan.summary['spent_cny'] / 1e6:.1f} M CNY, message: {sol.message}")  # fmt: skip
+    d = sol.details or {}
+    if "core_k" in d:
+        note("core", f"k={d['core_k']}, {d['core_pairs']} of {d['full_pairs']} pairs; objective "
+             f"{sol.objective:.6g}, full-instance bound {d['full_bound']:.6g}, the last core's "
+             f"own bound {d['core_bound']:.6g}")  # fmt: skip
     note("load (uptime)", os.popen("uptime").read().strip())
     note("command", "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]))
     return 0

@@ -214,6 +214,38 @@ def road_names(G: nx.MultiDiGraph, nodes: Iterable[Any], *, max_names: int = 2) 
     return out
 
 
+def _table_road_names(t: road_tables.RoadTables, nodes: list[Any], max_names: int = 2) -> list:
+    """:func:`road_names` for a road graph held as tables (vectorised, no nearby-road search).
+
+    The names of the edges at the node, most important class first (then the most edges), at
+    most ``max_names``; a node on unnamed roads only gets ``"unnamed <class>"``.
+    """
+    ids = np.asarray(nodes, dtype=np.int64)
+    e = t.edges
+    hw = e["highway"].astype(str).to_numpy()
+    nm = e["name"].fillna("").astype(str).to_numpy() if "name" in e else np.full(len(e), "")
+    both = pd.DataFrame(
+        {"node": np.r_[e["u"].to_numpy(), e["v"].to_numpy()], "highway": np.r_[hw, hw],
+         "name": np.r_[nm, nm]}
+    )  # fmt: skip
+    both = both[both["node"].isin(ids)]
+    both["rank"] = [_rank(h) for h in both["highway"]]
+    top = both.sort_values(["node", "rank"]).drop_duplicates("node").set_index("node")["highway"]
+    named = both[both["name"].str.strip() != ""]
+    per = named.groupby(["node", "name"]).agg(rank=("rank", "min"), n=("rank", "size"))
+    per = per.reset_index().sort_values(["node", "rank", "n", "name"], ascending=[1, 1, 0, 1])
+    joined = per.groupby("node")["name"].agg(lambda s: " / ".join(s.iloc[:max_names]))
+    out = []
+    for n in ids.tolist():
+        if n in joined.index:
+            out.append(joined[n])
+        elif n in top.index:
+            out.append(f"unnamed {str(top[n]).replace('_', ' ')}")
+        else:
+            out.append("")
+    return out
+
+
 def _names_nearby(und: Any, n: Any, skip: set[str], names_at: Any, hops: int = 2) -> list[str]:
     """Road names within ``hops`` edges of node ``n`` (nearest first), except ``skip``."""
     found: list[str] = []
@@ -315,7 +347,10 @@ def add_place_names(
     unnamed = (name.str.strip() == "") | (cands["source"].astype(str) == "generated")
     if G is not None and unnamed.any() and "node" in cands:
         nodes = cands.loc[unnamed, "node"].tolist()
-        cands.loc[unnamed, "name"] = road_names(G, nodes)
+        if isinstance(G, road_tables.RoadTables):
+            cands.loc[unnamed, "name"] = _table_road_names(G, nodes)
+        else:
+            cands.loc[unnamed, "name"] = road_names(G, nodes)
     cands["district"] = district_names(cands["lon"], cands["lat"], boundaries)
     return cands
 

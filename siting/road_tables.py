@@ -34,7 +34,8 @@ class RoadTables:
         ``osmid`` (int64, unique), ``x`` (lon, degrees), ``y`` (lat, degrees).
     edges : pandas.DataFrame
         ``u``, ``v`` (int64 node ids), ``highway`` (category), ``length`` (m, float32),
-        ``speed_kph`` (float32), ``travel_time`` (s, float32).
+        ``speed_kph`` (float32), ``travel_time`` (s, float32) and, when given, ``name``
+        (category).
     source : str
         Where the graph came from (shown in summaries).
     """
@@ -67,7 +68,8 @@ def from_frames(
     nodes
         ``osmid``, ``x``, ``y`` (as the embedded ``nodes.parquet``).
     edges
-        ``u``, ``v``, ``highway``, ``length`` (m); other columns are dropped.
+        ``u``, ``v``, ``highway``, ``length`` (m), optionally ``name``; other columns are
+        dropped.
     speeds_kph
         Per-class speeds (km/h) over :data:`siting.network.DEFAULT_SPEEDS_KPH`.
     speed_factor
@@ -93,6 +95,8 @@ def from_frames(
         }
     )
     e["highway"] = e["highway"].astype("category")
+    if "name" in edges:
+        e["name"] = edges["name"].fillna("").astype(str).astype("category").to_numpy()
     n = pd.DataFrame(
         {
             "osmid": nodes["osmid"].to_numpy(np.int64),

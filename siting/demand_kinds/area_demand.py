@@ -320,6 +320,8 @@ def _solve_levels(
             "sizing: daily_energy without substations only (use 'highs')"
         )
     c = prepared.candidates
+    if prepared.travel.nnz >= CORE_MIN_PAIRS:  # city size: solve on cores, certify on all pairs
+        from siting.models.core import max_coverage_levels_core as max_coverage_levels
     return max_coverage_levels(
         prepared.travel, prepared.demand["kwh_per_day"].to_numpy(float),
         c["fixed_cost_cny"].to_numpy(float), float(budget), required=required,

@@ -1,22 +1,27 @@
 """Plug-sized coverage on a city-size instance: solve on a core of pairs, certify on all of them.
 
 At 150,000 demand cells × 30,000 candidates a 10-minute reach holds tens of millions of
-demand × site pairs; the plug-module model has a share variable and three matrix entries per pair,
-far beyond memory. But its budget bound does not depend on the pairs: the most plug capacity a
-budget can buy (:func:`siting.models.coverage.module_budget_bound`, a knapsack over sites and
-plugs) only needs, per site, how many plugs could be useful, i.e. the demand the site reaches.
-So:
+demand × site pairs; the plug-sized models (plug modules, :func:`siting.models.max_coverage`;
+service-level plug levels, :func:`siting.models.plug_levels.max_coverage_levels`) have a share
+variable and several matrix entries per pair, far beyond memory. Their budget bounds, however, do
+not depend on which pairs exist beyond each site's reachable demand (the knapsack over sites and
+plug counts of :func:`~siting.models.coverage.module_budget_bound` /
+:func:`~siting.models.plug_levels.level_budget_bound`). So:
 
-1. the **core** keeps, for every demand point, its ``k`` nearest sites (by travel time);
-2. the model (:func:`siting.models.max_coverage`) is solved on the core: its plan serves demand
-   over core pairs only, so it is a feasible plan of the full model too;
+1. the **core** keeps, for every demand point, its ``k`` nearest *allowed* sites (travel time);
+2. the model is solved on the core: its plan serves demand over core pairs only, so it is a
+   feasible plan of the full model too;
 3. the **full bound** is the smaller of all reachable demand and the knapsack bound with each
-   site's plug limit cut to the demand it reaches over *all* pairs (exactly as the model cuts it);
+   site's useful plugs cut by the demand (load) it reaches over *all* pairs, exactly as the model
+   cuts them;
 4. if the plan is within ``mip_gap`` of the full bound it is optimal for the full instance;
-   otherwise ``k`` grows (×3) and the core is solved again, up to the full instance.
+   otherwise ``k`` grows (×3) and the core is solved again (warm-started), up to the full
+   instance or the time limit.
 
 The result keeps the :class:`~siting.models.Solution` contract; ``bound`` and ``gap`` refer to
-the full instance and ``details`` adds ``core_k`` and ``core_pairs``.
+the full instance (a plan short of the full bound at the time limit has status ``time_limit``),
+and ``details`` adds ``core_k``, ``core_pairs``, ``full_pairs``, ``full_bound`` and
+``core_bound`` (the solver's bound for the last core: valid for that core only).
 """
 
 from __future__ import annotations
@@ -53,12 +58,16 @@ def row_blocks(indptr: np.ndarray, block: int = BLOCK) -> list[tuple[int, int]]:
     return out
 
 
-def nearest_core(times: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    """Keep, in each row of a demand × site time matrix, the ``k`` smallest entries.
+def nearest_core(times: sp.csr_matrix, k: int, allowed: np.ndarray | None = None) -> sp.csr_matrix:
+    """Keep, in each row of a demand × site time matrix, the ``k`` smallest allowed entries.
 
-    Ties are broken by column; rows are handled in blocks, so the temporary memory is bounded.
+    Entries of sites not ``allowed`` are dropped first. Ties are broken by column; rows are
+    handled in blocks, so the temporary memory is bounded.
     """
     t = sp.csr_matrix(times)
+    if allowed is not None and not allowed.all():
+        t = sp.csr_matrix(t @ sp.diags(allowed.astype(t.dtype)))
+        t.eliminate_zeros()
     deg = np.diff(t.indptr)
     if deg.max(initial=0) <= k:
         return t
@@ -78,18 +87,25 @@ def nearest_core(times: sp.csr_matrix, k: int) -> sp.csr_matrix:
 
 
 def site_reach(times: sp.csr_matrix, weights: np.ndarray, allowed: np.ndarray) -> tuple:
-    """Per site the weight it reaches, and per row whether an allowed site reaches it."""
+    """Per site the weight it reaches, and per row whether an allowed site reaches it.
+
+    ``weights`` is (n_demand,) or (n_demand, H) (e.g. load per hour): ``reach`` has the same
+    trailing shape per site.
+    """
     t = sp.csr_matrix(times)
     n_d, n_s = t.shape
-    reach = np.zeros(n_s)
+    w2 = weights.reshape(n_d, -1)
+    reach = np.zeros((n_s, w2.shape[1]))
     reachable = np.zeros(n_d, bool)
     deg = np.diff(t.indptr)
     for r0, r1 in row_blocks(t.indptr):
         cols = t.indices[t.indptr[r0] : t.indptr[r1]]
-        reach += np.bincount(cols, weights=np.repeat(weights[r0:r1], deg[r0:r1]), minlength=n_s)
+        for h in range(w2.shape[1]):
+            rep = np.repeat(w2[r0:r1, h], deg[r0:r1])
+            reach[:, h] += np.bincount(cols, weights=rep, minlength=n_s)
         rows = np.repeat(np.arange(r0, r1), deg[r0:r1])
         reachable[rows[allowed[cols]]] = True
-    return reach, reachable
+    return (reach[:, 0] if weights.ndim == 1 else reach), reachable
 
 
 def full_bound(
@@ -121,6 +137,48 @@ def full_bound(
         required, forbidden,
     )  # fmt: skip
     return float(min(weights[reachable].sum(), cap))
+
+
+def _solve_on_cores(
+    tt: sp.csr_matrix,
+    allowed: np.ndarray,
+    upper: float,
+    solve: object,
+    *,
+    k: int,
+    time_limit: float | None,
+    mip_gap: float,
+    warm_start_open: object | None,
+) -> Solution:
+    """Solve ``solve(core, time_left, warm)`` on growing cores until within ``mip_gap`` of
+    ``upper`` (a bound of the full instance), the full instance, or the time limit."""
+    t0 = time.perf_counter()
+    max_deg = int(np.diff(tt.indptr).max(initial=0))
+    while True:
+        core = nearest_core(tt, k, allowed)
+        left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 0.01)
+        sol = solve(core, left, warm_start_open)  # type: ignore[operator]
+        pairs = core.nnz
+        del core
+        close = sol.is_feasible and upper - sol.objective <= mip_gap * abs(sol.objective) + 1e-6
+        late = time_limit is not None and time.perf_counter() - t0 > time_limit
+        if not sol.is_feasible or close or k >= max_deg or late:
+            break
+        log.info("core k=%d: %.6g served < full bound %.6g; growing it", k, sol.objective, upper)
+        warm_start_open = sol.open
+        k = min(3 * k, max_deg)
+    core_bound = float(sol.bound) if sol.is_feasible else float("nan")
+    if sol.is_feasible:
+        bound = upper if k < max_deg else min(upper, sol.bound)
+        sol.bound = float(max(bound, sol.objective))
+        sol.gap = float(max(sol.bound - sol.objective, 0.0) / max(abs(sol.objective), 1e-12))
+        proven = sol.gap <= mip_gap + 1e-12
+        sol.status = "optimal" if proven else "time_limit"
+        sol.message = f"{sol.message}; core of the {k} nearest sites per demand point"
+    sol.details = {**sol.details, "core_k": k, "core_pairs": pairs, "full_pairs": tt.nnz,
+                   "core_bound": core_bound, "full_bound": upper}  # fmt: skip
+    sol.seconds = time.perf_counter() - t0
+    return sol
 
 
 def max_coverage_core(
@@ -158,7 +216,6 @@ def max_coverage_core(
     Solution
         ``bound`` / ``gap`` for the full instance; ``details["core_k"]``, ``["core_pairs"]``.
     """
-    t0 = time.perf_counter()
     tt = sp.csr_matrix(times)
     n_d, n_s = tt.shape
     w = V.vector(weights, n_d, "weights")
@@ -172,36 +229,109 @@ def max_coverage_core(
         tt, w, c, budget, module_capacity=kcap, module_cost=q, max_modules=mmax,
         existing_modules=ex, required=req, forbidden=forb,
     )  # fmt: skip
-    max_deg = int(np.diff(tt.indptr).max(initial=0))
-    while True:
-        core = nearest_core(tt, k)
-        left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 0.01)
-        sol = max_coverage(
+
+    def solve(core: sp.csr_matrix, left: float | None, warm: object | None) -> Solution:
+        return max_coverage(
             core, w, c, budget, required=req, forbidden=forb, module_capacity=kcap,
             module_cost=q, max_modules=mmax, existing_modules=ex, time_limit=left,
-            mip_gap=mip_gap, warm_start_open=warm_start_open,
+            mip_gap=mip_gap, warm_start_open=warm,
         )  # fmt: skip
-        pairs = core.nnz
-        del core
-        done = not sol.is_feasible or ub - sol.objective <= mip_gap * abs(sol.objective) + 1e-6
-        if (
-            done
-            or k >= max_deg
-            or (time_limit is not None and time.perf_counter() - t0 > time_limit)
-        ):
-            break
-        log.info("core k=%d: %.6g served < full bound %.6g; growing the core", k, sol.objective, ub)
-        warm_start_open = sol.open
-        k = min(3 * k, max_deg)
-    if sol.is_feasible:
-        bound = ub if k < max_deg else min(ub, sol.bound)
-        sol.bound = float(max(bound, sol.objective))
-        sol.gap = float(max(sol.bound - sol.objective, 0.0) / max(abs(sol.objective), 1e-12))
-        if sol.gap <= mip_gap + 1e-12 and sol.status == "time_limit":
-            sol.status = "optimal"
-        elif sol.gap > mip_gap + 1e-12:
-            sol.status = "time_limit"
-        sol.message = f"{sol.message}; core of {k} nearest sites per demand point"
-    sol.details = {**sol.details, "core_k": k, "core_pairs": pairs, "full_pairs": tt.nnz}
-    sol.seconds = time.perf_counter() - t0
-    return sol
+
+    return _solve_on_cores(
+        tt, ~forb, ub, solve, k=k, time_limit=time_limit, mip_gap=mip_gap,
+        warm_start_open=warm_start_open,
+    )  # fmt: skip
+
+
+def levels_full_bound(prep: object, times: sp.csr_matrix) -> float:
+    """Upper bound on the demand served in the full level model (weight units per day).
+
+    ``prep`` is the level model's validated input (:func:`siting.models.plug_levels._prepare`,
+    on any coverage: only its site and demand arrays are read). The smaller of the demand some
+    allowed site reaches and :func:`~siting.models.plug_levels.level_budget_bound` with plug
+    levels cut by the load each site reaches over all pairs, capacity turned into daily demand
+    with the smallest peak load per unit of demand (as the model does).
+    """
+    from siting.models import plug_levels as pl
+
+    p = prep  # a plug_levels._LevelPrep
+    reach_load, reachable = site_reach(times, p.load, ~p.forb)  # type: ignore[attr-defined]
+    served_max = float(p.w[reachable].sum())  # type: ignore[attr-defined]
+    if not np.isfinite(p.budget):  # type: ignore[attr-defined]
+        return served_max
+    lo, up = pl._level_ranges(p, reach_load)  # type: ignore[arg-type]
+    keep = reachable & (p.w > 0)  # type: ignore[attr-defined]
+    ratio = p.load[keep] / p.w[keep][:, None]  # type: ignore[attr-defined]
+    t_min, _ = pl.peak_per_unit(ratio) if keep.any() else (0.0, 0.0)
+    if t_min <= 0:
+        return served_max
+    cap = pl.level_budget_bound(
+        p.budget, p.c, p.q, p.cap / t_min, lo, up, p.ex, p.req, p.forb,  # type: ignore[attr-defined]
+    )  # fmt: skip
+    return float(min(served_max, cap))
+
+
+def max_coverage_levels_core(
+    times: object,
+    weights: object,
+    site_cost: object,
+    budget: float | None,
+    *,
+    level_capacity: object,
+    load: object | None = None,
+    module_cost: object | None = None,
+    max_modules: object | None = None,
+    existing_modules: object | None = None,
+    required: object | None = None,
+    forbidden: object | None = None,
+    group_draw: object | None = None,
+    group_limit: object | None = None,
+    time_limit: float | None = None,
+    mip_gap: float = 1e-9,
+    warm_start_open: object | None = None,
+    k: int = CORE_K,
+) -> Solution:
+    """The service-level model (:func:`~siting.models.plug_levels.max_coverage_levels`) on cores.
+
+    Parameters
+    ----------
+    times : scipy.sparse matrix (n_demand, n_sites)
+        Travel times (minutes); a stored entry means "can serve", the time orders the core.
+    weights, site_cost, budget, level_capacity, load, module_cost, max_modules,
+    existing_modules, required, forbidden, group_draw, group_limit, time_limit, mip_gap,
+    warm_start_open
+        As :func:`~siting.models.plug_levels.max_coverage_levels`.
+    k : int
+        Nearest allowed sites per demand point in the first core.
+
+    Returns
+    -------
+    Solution
+        ``bound`` / ``gap`` for the full instance; ``details["core_k"]``, ``["core_pairs"]``.
+    """
+    from siting.models import plug_levels as pl
+
+    tt = sp.csr_matrix(times)
+    kw = dict(
+        level_capacity=level_capacity, load=load, module_cost=module_cost,
+        max_modules=max_modules, existing_modules=existing_modules, required=required,
+        forbidden=forbidden, group_draw=group_draw, group_limit=group_limit,
+    )  # fmt: skip
+    prep = pl._prepare(
+        sp.csr_matrix(tt.shape, dtype=bool), weights, site_cost, budget, load, level_capacity,
+        module_cost, max_modules, existing_modules, required, forbidden, group_draw, group_limit,
+    )  # fmt: skip
+    if prep.reason:
+        return Solution.infeasible(prep.reason)
+    upper = levels_full_bound(prep, tt)
+
+    def solve(core: sp.csr_matrix, left: float | None, warm: object | None) -> Solution:
+        return pl.max_coverage_levels(
+            core, prep.w, prep.c, budget, time_limit=left, mip_gap=mip_gap,
+            warm_start_open=warm, **kw,
+        )  # fmt: skip
+
+    return _solve_on_cores(
+        tt, ~prep.forb, upper, solve, k=k, time_limit=time_limit, mip_gap=mip_gap,
+        warm_start_open=warm_start_open,
+    )  # fmt: skip
