@@ -42,14 +42,15 @@ def test_site_reach_matches_dense_sums():
     assert r1.shape == (times.shape[1],) and np.allclose(r1, cov.T @ w)
 
 
-def test_core_sizes_grow_by_three_and_stop_at_the_pair_cap():
+def test_core_size_is_the_largest_k_under_the_pair_cap():
     times, _ = _instance(2)
     deg = np.diff(times.indptr)
-    sizes = core.core_sizes(times, 2, max_pairs=10**9)
-    assert sizes[0] == 2 and sizes[-1] == deg.max()
-    assert all(b == min(3 * a, deg.max()) for a, b in zip(sizes, sizes[1:], strict=False))
-    capped = core.core_sizes(times, 2, max_pairs=int(np.minimum(deg, 6).sum()))
-    assert capped == [2, 6]
+    assert core.core_size(times, max_pairs=10**9) == deg.max()
+    for k in (3, 6, 9):
+        cap = int(np.minimum(deg, k).sum())
+        assert core.core_size(times, max_pairs=cap, min_k=1) == k
+        assert core.core_size(times, max_pairs=cap - 1, min_k=1) == k - 1
+    assert core.core_size(times, max_pairs=0, min_k=2) == 2
 
 
 _MOD = dict(module_capacity=60.0, module_cost=2.0, max_modules=np.full(30, 6))
@@ -61,7 +62,7 @@ def test_module_core_certificate_is_valid_for_the_full_model(seed, budget):
     times, w = _instance(seed)
     cost = np.full(30, 5.0)
     full = max_coverage(times > 0, w, cost, budget, **_MOD)
-    sol = core.max_coverage_core(times, w, cost, budget, k=3, **_MOD)
+    sol = core.max_coverage_core(times, w, cost, budget, max_pairs=3 * 240, **_MOD)
     assert full.status == "optimal" and sol.is_feasible
     assert sol.objective <= full.objective + 1e-6  # a plan of the full model
     assert sol.bound >= full.objective - 1e-6  # a bound of the full model
@@ -85,20 +86,20 @@ def test_level_core_certificate_is_valid_for_the_full_model(seed, budget):
     kw = dict(level_capacity=_levels(), module_cost=2.0, load=np.column_stack([w, 0.7 * w]))
     cost = np.full(30, 5.0)
     full = max_coverage_levels(times > 0, w, cost, budget, **kw)
-    sol = core.max_coverage_levels_core(times, w, cost, budget, k=3, **kw)
+    sol = core.max_coverage_levels_core(times, w, cost, budget, max_pairs=3 * 240, **kw)
     assert full.status == "optimal" and sol.is_feasible
     assert sol.objective <= full.objective + 1e-6
     assert sol.bound >= full.objective - 1e-6
     if sol.status == "optimal":
         assert sol.objective == pytest.approx(full.objective, rel=1e-6)
-    assert sol.details["core_k"] in sol.details["cores_tried"]
+    assert sol.details["core_k"] == 3 and sol.details["core_pairs"] < times.nnz
 
 
 def test_a_capacity_bound_city_is_proven_on_a_small_core():
     times, w = _instance(7, n=600, m=40, reach=0.5)
     cost = np.full(40, 5.0)
     mod = dict(module_capacity=60.0, module_cost=2.0, max_modules=np.full(40, 6))
-    sol = core.max_coverage_core(times, w, cost, 30.0, k=4, **mod)
+    sol = core.max_coverage_core(times, w, cost, 30.0, max_pairs=4 * 600, **mod)
     assert sol.status == "optimal" and sol.details["core_pairs"] < times.nnz
     full = max_coverage(times > 0, w, cost, 30.0, **mod)
     assert sol.objective == pytest.approx(full.objective, rel=1e-6)

@@ -8,23 +8,20 @@ not depend on which pairs exist beyond each site's reachable demand (the knapsac
 plug counts of :func:`~siting.models.coverage.module_budget_bound` /
 :func:`~siting.models.plug_levels.level_budget_bound`). So:
 
-1. the **core** keeps, for every demand point, its ``k`` nearest *allowed* sites (travel time);
+1. the **core** keeps, for every demand point, its ``k`` nearest *allowed* sites (travel time),
+   ``k`` as large as :data:`CORE_MAX_PAIRS` allows (:func:`core_size`);
 2. the model is solved on the core: its plan serves demand over core pairs only, so it is a
    feasible plan of the full model too;
 3. the **full bound** is the smaller of all reachable demand and the knapsack bound with each
    site's useful plugs cut by the demand (load) it reaches over *all* pairs, exactly as the model
    cuts them;
 4. if the plan is within ``mip_gap`` of the full bound it is optimal for the full instance;
-   otherwise ``k`` grows (×3) and the core is solved again (warm-started), up to the full
-   instance, :data:`CORE_MAX_PAIRS` pairs or the time limit. Every core but the last gets a
-   short solver time (its greedy plan and bound check come first); the last gets the rest.
-   A larger core lets a site gather demand from farther cells, which is what plug sizing by a
-   service level rewards (more plugs per site serve more per plug).
+   otherwise it is returned with status ``time_limit`` and that gap (when the core is the full
+   instance, the solver's own bound counts too).
 
 The result keeps the :class:`~siting.models.Solution` contract; ``bound`` and ``gap`` refer to
-the full instance (a plan short of the full bound at the time limit has status ``time_limit``),
-and ``details`` adds ``core_k``, ``core_pairs``, ``full_pairs``, ``full_bound`` and
-``core_bound`` (the solver's bound for the last core: valid for that core only).
+the full instance, and ``details`` adds ``core_k``, ``core_pairs``, ``full_pairs``,
+``full_bound`` and ``core_bound`` (the solver's bound for the core: valid for the core only).
 """
 
 from __future__ import annotations
@@ -41,15 +38,9 @@ from siting.models.coverage import max_coverage, module_budget_bound
 
 log = logging.getLogger(__name__)
 
-#: First core size: nearest sites kept per demand point.
-CORE_K = 12
-
-#: Largest core the growth goes to (pairs): about 2.3 GB peak for the service-level model.
+#: Most pairs in the core (memory cap): 5.4 million measured at 2.3 GB peak for the whole
+#: pipeline with the service-level model (benchmarks/README_scale.md).
 CORE_MAX_PAIRS = 6_000_000
-
-#: Share of the time limit a core that is not the last may use in the solver (its greedy plan,
-#: built before the solver runs, is what counts; the last core gets all the time left).
-EARLY_SHARE = 0.05
 
 
 #: Stored entries handled at once by the row-block loops (bounds their temporary arrays).
@@ -149,57 +140,44 @@ def full_bound(
     return float(min(weights[reachable].sum(), cap))
 
 
-def core_sizes(tt: sp.csr_matrix, k: int, max_pairs: int = CORE_MAX_PAIRS) -> list[int]:
-    """The core sizes to try: ``k``, ``3k``, ``9k`` ... up to the full rows or ``max_pairs``."""
+def core_size(tt: sp.csr_matrix, max_pairs: int = CORE_MAX_PAIRS, min_k: int = 1) -> int:
+    """The largest ``k`` whose core holds at most ``max_pairs`` pairs (at least ``min_k``).
+
+    A larger core lets a site gather demand from farther cells, which plug sizing rewards (more
+    plugs per site serve more per plug), so the core is as large as the memory cap allows.
+    """
     deg = np.diff(tt.indptr)
     max_deg = int(deg.max(initial=0))
-    sizes = [min(k, max_deg)]
-    while sizes[-1] < max_deg:
-        nxt = min(3 * sizes[-1], max_deg)
-        if int(np.minimum(deg, nxt).sum()) > max_pairs:
-            break
-        sizes.append(nxt)
-    return sizes
+    lo, hi = min(min_k, max_deg), max_deg
+    while lo < hi:  # pairs(k) = sum(min(deg, k)) grows with k
+        mid = (lo + hi + 1) // 2
+        if int(np.minimum(deg, mid).sum()) <= max_pairs:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
-def _solve_on_cores(
+def _solve_on_core(
     tt: sp.csr_matrix,
     allowed: np.ndarray,
     upper: float,
     solve: object,
     *,
-    k: int,
+    max_pairs: int,
     time_limit: float | None,
     mip_gap: float,
     warm_start_open: object | None,
 ) -> Solution:
-    """Solve ``solve(core, time_left, warm)`` on growing cores (:func:`core_sizes`) until a plan
-    is within ``mip_gap`` of ``upper`` (a bound of the full instance). Every core but the last
-    gets :data:`EARLY_SHARE` of the time limit; the last gets what is left."""
+    """Solve ``solve(core, time_limit, warm)`` on the core of :func:`core_size` and certify the
+    plan with ``upper``, a bound of the full instance."""
     t0 = time.perf_counter()
     max_deg = int(np.diff(tt.indptr).max(initial=0))
-    sizes = core_sizes(tt, k)
-    best: Solution | None = None
-    for i, k in enumerate(sizes):
-        core = nearest_core(tt, k, allowed)
-        left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 0.01)
-        if i < len(sizes) - 1 and left is not None:
-            left = min(left, max(EARLY_SHARE * float(time_limit), 1.0))  # type: ignore[arg-type]
-        sol = solve(core, left, warm_start_open)  # type: ignore[operator]
-        sol.details = {**sol.details, "core_k": k, "core_pairs": core.nnz}
-        del core
-        if best is None or (sol.is_feasible and sol.objective > best.objective):
-            best = sol
-        if not sol.is_feasible:
-            break
-        if upper - best.objective <= mip_gap * abs(best.objective) + 1e-6:
-            break
-        if time_limit is not None and time.perf_counter() - t0 > time_limit:
-            break
-        log.info("core k=%d: %.6g served < full bound %.6g", k, sol.objective, upper)
-        warm_start_open = best.open
-    sol = best  # type: ignore[assignment]
-    k = int(sol.details["core_k"])
+    k = core_size(tt, max_pairs)
+    core = nearest_core(tt, k, allowed)
+    pairs = core.nnz
+    sol = solve(core, time_limit, warm_start_open)  # type: ignore[operator]
+    del core
     core_bound = float(sol.bound) if sol.is_feasible else float("nan")
     if sol.is_feasible:
         bound = upper if k < max_deg else min(upper, sol.bound)
@@ -207,9 +185,10 @@ def _solve_on_cores(
         sol.gap = float(max(sol.bound - sol.objective, 0.0) / max(abs(sol.objective), 1e-12))
         proven = sol.gap <= mip_gap + 1e-12
         sol.status = "optimal" if proven else "time_limit"
-        sol.message = f"{sol.message}; core of the {k} nearest sites per demand point"
-    sol.details = {**sol.details, "full_pairs": tt.nnz, "core_bound": core_bound,
-                   "full_bound": upper, "cores_tried": sizes}  # fmt: skip
+        if k < max_deg:
+            sol.message = f"{sol.message}; core of the {k} nearest sites per demand point"
+    sol.details = {**sol.details, "core_k": k, "core_pairs": pairs, "full_pairs": tt.nnz,
+                   "core_bound": core_bound, "full_bound": upper}  # fmt: skip
     sol.seconds = time.perf_counter() - t0
     return sol
 
@@ -229,7 +208,7 @@ def max_coverage_core(
     time_limit: float | None = None,
     mip_gap: float = 1e-9,
     warm_start_open: object | None = None,
-    k: int = CORE_K,
+    max_pairs: int = CORE_MAX_PAIRS,
 ) -> Solution:
     """The plug-module :func:`~siting.models.max_coverage` solved on cores (see module doc).
 
@@ -241,8 +220,8 @@ def max_coverage_core(
     weights, site_cost, budget, module_capacity, module_cost, max_modules, existing_modules,
     required, forbidden, time_limit, mip_gap, warm_start_open
         As :func:`~siting.models.max_coverage` (``max_modules`` must be given).
-    k : int
-        Nearest sites per demand point in the first core.
+    max_pairs : int
+        Most pairs in the core (:func:`core_size`).
 
     Returns
     -------
@@ -270,8 +249,8 @@ def max_coverage_core(
             mip_gap=mip_gap, warm_start_open=warm,
         )  # fmt: skip
 
-    return _solve_on_cores(
-        tt, ~forb, ub, solve, k=k, time_limit=time_limit, mip_gap=mip_gap,
+    return _solve_on_core(
+        tt, ~forb, ub, solve, max_pairs=max_pairs, time_limit=time_limit, mip_gap=mip_gap,
         warm_start_open=warm_start_open,
     )  # fmt: skip
 
@@ -322,7 +301,7 @@ def max_coverage_levels_core(
     time_limit: float | None = None,
     mip_gap: float = 1e-9,
     warm_start_open: object | None = None,
-    k: int = CORE_K,
+    max_pairs: int = CORE_MAX_PAIRS,
 ) -> Solution:
     """The service-level model (:func:`~siting.models.plug_levels.max_coverage_levels`) on cores.
 
@@ -334,8 +313,8 @@ def max_coverage_levels_core(
     existing_modules, required, forbidden, group_draw, group_limit, time_limit, mip_gap,
     warm_start_open
         As :func:`~siting.models.plug_levels.max_coverage_levels`.
-    k : int
-        Nearest allowed sites per demand point in the first core.
+    max_pairs : int
+        Most pairs in the core (:func:`core_size`).
 
     Returns
     -------
@@ -364,7 +343,7 @@ def max_coverage_levels_core(
             warm_start_open=warm, **kw,
         )  # fmt: skip
 
-    return _solve_on_cores(
-        tt, ~prep.forb, upper, solve, k=k, time_limit=time_limit, mip_gap=mip_gap,
+    return _solve_on_core(
+        tt, ~prep.forb, upper, solve, max_pairs=max_pairs, time_limit=time_limit, mip_gap=mip_gap,
         warm_start_open=warm_start_open,
     )  # fmt: skip
