@@ -10,14 +10,16 @@ plug counts of :func:`~siting.models.coverage.module_budget_bound` /
 
 1. the **core** keeps, for every demand point, its ``k`` nearest *allowed* sites (travel time),
    ``k`` as large as :data:`CORE_MAX_PAIRS` allows (:func:`core_size`);
-2. the model is solved on the core: its plan serves demand over core pairs only, so it is a
-   feasible plan of the full model too;
+2. the model's greedy plan is built on the core (its arrays, no solver): it serves demand over
+   core pairs only, so it is a feasible plan of the full model too;
 3. the **full bound** is the smaller of all reachable demand and the knapsack bound with each
    site's useful plugs cut by the demand (load) it reaches over *all* pairs, exactly as the model
    cuts them;
 4. if the plan is within ``mip_gap`` of the full bound it is optimal for the full instance;
-   otherwise it is returned with status ``time_limit`` and that gap (when the core is the full
-   instance, the solver's own bound counts too).
+   otherwise the model is solved by HiGHS on a smaller core (:data:`SOLVER_MAX_PAIRS`),
+   warm-started from the greedy plan's sites, and the better plan is returned with status
+   ``time_limit`` and its gap to the full bound (when a core is the full instance, the
+   solver's own bound counts too).
 
 The result keeps the :class:`~siting.models.Solution` contract; ``bound`` and ``gap`` refer to
 the full instance, and ``details`` adds ``core_k``, ``core_pairs``, ``full_pairs``,
@@ -33,14 +35,19 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting.models import _validate as V
+from siting.models._milp import MilpResult
 from siting.models._solution import Solution
 from siting.models.coverage import max_coverage, module_budget_bound
 
 log = logging.getLogger(__name__)
 
-#: Most pairs in the core (memory cap): 5.4 million measured at 2.3 GB peak for the whole
-#: pipeline with the service-level model (benchmarks/README_scale.md).
+#: Most pairs in the core the greedy plan is built on (memory cap): 6.0 million measured at
+#: 2.4 GB peak for the whole pipeline with the service-level model (benchmarks/README_scale.md).
 CORE_MAX_PAIRS = 6_000_000
+
+#: Most pairs in the core handed to HiGHS when the greedy plan is not proven: HiGHS needs far
+#: more memory per pair than the model's arrays (a 6-million-pair core went past 9 GB).
+SOLVER_MAX_PAIRS = 1_000_000
 
 
 #: Stored entries handled at once by the row-block loops (bounds their temporary arrays).
@@ -162,6 +169,7 @@ def _solve_on_core(
     tt: sp.csr_matrix,
     allowed: np.ndarray,
     upper: float,
+    greedy: object,
     solve: object,
     *,
     max_pairs: int,
@@ -169,28 +177,85 @@ def _solve_on_core(
     mip_gap: float,
     warm_start_open: object | None,
 ) -> Solution:
-    """Solve ``solve(core, time_limit, warm)`` on the core of :func:`core_size` and certify the
-    plan with ``upper``, a bound of the full instance."""
+    """Greedy plan on the core of :func:`core_size`, certified with ``upper`` (a bound of the
+    full instance); when short of it, ``solve(core, time_left, warm)`` on a smaller core."""
     t0 = time.perf_counter()
     max_deg = int(np.diff(tt.indptr).max(initial=0))
     k = core_size(tt, max_pairs)
     core = nearest_core(tt, k, allowed)
-    pairs = core.nnz
-    sol = solve(core, time_limit, warm_start_open)  # type: ignore[operator]
+    sol = greedy(core)  # type: ignore[operator]
+    sol.details = {**sol.details, "core_k": k, "core_pairs": core.nnz}
     del core
+    close = sol.is_feasible and upper - sol.objective <= mip_gap * abs(sol.objective) + 1e-6
+    if not close:
+        k_s = core_size(tt, min(max_pairs, SOLVER_MAX_PAIRS))
+        core = nearest_core(tt, k_s, allowed)
+        left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 0.01)
+        warm = sol.open if sol.is_feasible else warm_start_open
+        other = solve(core, left, warm)  # type: ignore[operator]
+        other.details = {**other.details, "core_k": k_s, "core_pairs": core.nnz}
+        del core
+        if other.is_feasible and (not sol.is_feasible or other.objective > sol.objective):
+            sol = other
+        elif other.is_feasible and k_s >= max_deg:
+            sol.bound = min(sol.bound, other.bound) if np.isfinite(sol.bound) else other.bound
+    k = int(sol.details["core_k"])
     core_bound = float(sol.bound) if sol.is_feasible else float("nan")
     if sol.is_feasible:
         bound = upper if k < max_deg else min(upper, sol.bound)
         sol.bound = float(max(bound, sol.objective))
         sol.gap = float(max(sol.bound - sol.objective, 0.0) / max(abs(sol.objective), 1e-12))
-        proven = sol.gap <= mip_gap + 1e-12
-        sol.status = "optimal" if proven else "time_limit"
+        sol.status = "optimal" if sol.gap <= mip_gap + 1e-12 else "time_limit"
         if k < max_deg:
             sol.message = f"{sol.message}; core of the {k} nearest sites per demand point"
-    sol.details = {**sol.details, "core_k": k, "core_pairs": pairs, "full_pairs": tt.nnz,
-                   "core_bound": core_bound, "full_bound": upper}  # fmt: skip
+    sol.details = {**sol.details, "full_pairs": tt.nnz, "core_bound": core_bound,
+                   "full_bound": upper}  # fmt: skip
     sol.seconds = time.perf_counter() - t0
     return sol
+
+
+def _greedy_modules(core: sp.csr_matrix, kw: dict, budget: float) -> Solution:
+    """The plug-module model's greedy plan on ``core`` (no solver; bound = its own knapsack)."""
+    from siting.models import coverage as cv
+
+    t0 = time.perf_counter()
+    prep = cv._prepare(
+        core, kw["weights"], kw["site_cost"], budget, None, kw["required"], kw["forbidden"],
+        kw["module_capacity"], kw["module_cost"], kw["max_modules"], kw["existing_modules"],
+    )  # fmt: skip
+    if prep.reason:
+        return Solution.infeasible(prep.reason)
+    b = cv.MilpBuilder("max_coverage", "max")
+    h = cv.add_max_coverage(
+        b, prep.cov, prep.w, prep.c, required=prep.req, forbidden=prep.forb, budget=prep.budget,
+        module_capacity=prep.kcap, module_cost=prep.qcost, max_modules=prep.mmax,
+        existing_modules=prep.ex,
+    )  # fmt: skip
+    m_lo = np.where(prep.req, np.minimum(prep.ex, prep.mmax), 0).astype(float)
+    x, served = cv._greedy_module_plan(h, prep, b.num_cols, m_lo)
+    res = MilpResult("time_limit", served, np.inf, np.inf, x, time.perf_counter() - t0,
+                     "greedy plan on the core")  # fmt: skip
+    return cv._coverage_solution(res, h, prep, 0.0)
+
+
+def _greedy_levels(core: sp.csr_matrix, kw: dict, budget: float | None) -> Solution:
+    """The service-level model's greedy plan on ``core`` (no solver)."""
+    from siting.models import plug_levels as pl
+
+    t0 = time.perf_counter()
+    prep = pl._prepare(
+        core, kw["weights"], kw["site_cost"], budget, kw["load"], kw["level_capacity"],
+        kw["module_cost"], kw["max_modules"], kw["existing_modules"], kw["required"],
+        kw["forbidden"], kw["group_draw"], kw["group_limit"],
+    )  # fmt: skip
+    if prep.reason:
+        return Solution.infeasible(prep.reason)
+    b = pl.MilpBuilder("max_coverage_levels", "max")
+    h = pl.add_level_coverage(b, prep)
+    x, served = pl._greedy_level_plan(h, prep, b.num_cols)
+    res = MilpResult("time_limit", served, np.inf, np.inf, x, time.perf_counter() - t0,
+                     "greedy plan on the core")  # fmt: skip
+    return pl._level_solution(res, h, prep, 0.0)
 
 
 def max_coverage_core(
@@ -249,8 +314,11 @@ def max_coverage_core(
             mip_gap=mip_gap, warm_start_open=warm,
         )  # fmt: skip
 
+    args = dict(weights=w, site_cost=c, required=req, forbidden=forb, module_capacity=kcap,
+                module_cost=q, max_modules=mmax, existing_modules=ex)  # fmt: skip
     return _solve_on_core(
-        tt, ~forb, ub, solve, max_pairs=max_pairs, time_limit=time_limit, mip_gap=mip_gap,
+        tt, ~forb, ub, lambda core: _greedy_modules(core, args, budget), solve,
+        max_pairs=max_pairs, time_limit=time_limit, mip_gap=mip_gap,
         warm_start_open=warm_start_open,
     )  # fmt: skip
 
@@ -343,7 +411,9 @@ def max_coverage_levels_core(
             warm_start_open=warm, **kw,
         )  # fmt: skip
 
+    args = dict(kw, weights=prep.w, site_cost=prep.c)
     return _solve_on_core(
-        tt, ~prep.forb, upper, solve, max_pairs=max_pairs, time_limit=time_limit, mip_gap=mip_gap,
+        tt, ~prep.forb, upper, lambda core: _greedy_levels(core, args, budget), solve,
+        max_pairs=max_pairs, time_limit=time_limit, mip_gap=mip_gap,
         warm_start_open=warm_start_open,
     )  # fmt: skip
