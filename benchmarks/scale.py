@@ -181,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--time-limit", type=float, default=None, help="solver seconds (default: the scenario's)"
     )
+    ap.add_argument(
+        "--budget-cny", type=float, default=None, help="budget (default: scaled to the area)"
+    )
     ap.add_argument("--log", default="WARNING")
     a = ap.parse_args(argv)
     logging.basicConfig(level=a.log, stream=sys.stderr)
@@ -215,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         scn = scaled_scenario(path, km2)
         if a.time_limit is not None:
             scn.solver.time_limit_s = a.time_limit
+        if a.budget_cny is not None:
+            scn.budget_cny = a.budget_cny
         area, districts, sources = study_area(scn)
         table = data.district_table(scn.path)
         dem = demand_mod.build_demand(

@@ -246,7 +246,7 @@ def _free_sweep(
 
         client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
         try:
-            remote = client.scatter(_shippable(prepared), broadcast=True)
+            remote = client.scatter(_shippable(prepared), broadcast=True, hash=False)
             futures = [client.submit(_dask_chain, remote, c, pure=False) for c in chains]
             from distributed import as_completed as dask_as_completed
 

@@ -204,7 +204,7 @@ def _route_all(
 
     client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
     try:
-        remote = client.scatter(graph, broadcast=True)
+        remote = client.scatter(graph, broadcast=True, hash=False)  # no key shared with others
         futures = [
             client.submit(route_tile, remote, t, limit_s, chunk, dtype, pure=False) for t in tiles
         ]
