@@ -41,6 +41,7 @@ import copy
 import gc
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -252,8 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     plan = st.run("model+plan", lambda: plan_mod.solve_prepared(prepared))
     files = ["geojson", "summary"] + (["map"] if a.map else [])
-    st.run("outputs", lambda: report.write_outputs(plan, tmp / "out", files=files))
+    out = st.run("outputs", lambda: report.write_outputs(plan, tmp / "out", files=files))
     seconds = time.perf_counter() - t0
+    sizes = {f.name: f.stat().st_size for f in Path(out).iterdir() if not f.name.startswith(".")}
+    shutil.rmtree(tmp, ignore_errors=True)
     sol = plan.solution
     print("cells,candidates,pairs,seconds,peak_rss_mb,status,gap")
     print(f"{len(dem)},{len(cands)},{tt.nnz},{seconds:.1f},{st.peak_mb:.0f},{sol.status},"
@@ -266,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         note("core", f"k={d['core_k']}, {d['core_pairs']} of {d['full_pairs']} pairs; objective "
              f"{sol.objective:.6g}, full-instance bound {d['full_bound']:.6g}, the last core's "
              f"own bound {d['core_bound']:.6g}")  # fmt: skip
+    note("outputs (bytes)", sizes)
     note("load (uptime)", os.popen("uptime").read().strip())
     note("command", "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]))
     return 0

@@ -206,6 +206,8 @@ def _solve_on_core(
         sol.bound = float(max(bound, sol.objective))
         sol.gap = float(max(sol.bound - sol.objective, 0.0) / max(abs(sol.objective), 1e-12))
         sol.status = "optimal" if sol.gap <= mip_gap + 1e-12 else "time_limit"
+        if sol.status == "optimal" and "greedy" in sol.message:
+            sol.message = "optimal: the greedy plan meets the full instance's bound"
         if k < max_deg:
             sol.message = f"{sol.message}; core of the {k} nearest sites per demand point"
     sol.details = {**sol.details, "full_pairs": tt.nnz, "core_bound": core_bound,
