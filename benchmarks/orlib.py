@@ -37,7 +37,7 @@ import numpy as np
 
 from siting.models import build_facility_location, build_p_median, facility_location, p_median
 from siting.models._milp import new_highs, pass_to_highs
-from siting.orlib import read_cap, read_optima, read_pmed
+from siting.orlib import optimum_key, read_cap, read_optima, read_pmed
 
 sys.path.insert(0, str(Path(__file__).parent))
 from orlib_random import FAMILY_21_40, beasley_edges, distance, family
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                 inst.cost, inst.fixed_cost, inst.demand, inst.capacity, time_limit=a.time_limit
             )
             total += sol.seconds + sol.build_seconds
-            row(inst.name, sol, optima.get(inst.name))
+            row(inst.name, sol, optima.get(optimum_key(inst.name, a.capacity)))
             if largest is None or inst.cost.size > largest.cost.size:
                 largest = inst
         rng = np.random.default_rng(100)

@@ -42,16 +42,28 @@ class BudgetError(SitingError):
     """A ``--budgets`` value cannot be read (bad number, suffix, range or negative amount)."""
 
 
+#: Largest amount accepted (CNY), the bound on every number of a scenario file.
+MAX_AMOUNT = 1e15
+
+
+def _show(text: object) -> str:
+    """``repr`` of a user's value, shortened for a one-line message."""
+    shown = repr(text)
+    return shown if len(shown) <= 42 else shown[:38] + "...'"
+
+
 def _amount(token: str, flag: str, item: str) -> float:
     m = _AMOUNT.match(token)
     if not m:
         raise BudgetError(
-            f"{flag}: cannot read {item!r}: {token.strip()!r} is not an amount in CNY "
+            f"{flag}: cannot read {_show(item)}: {_show(token.strip())} is not an amount in CNY "
             "(use e.g. 20M, 1.5B, 500K or 20000000)"
         )
     value = float(m.group(1).replace("_", "")) * _UNITS[m.group(2).lower()]
-    if not math.isfinite(value):
-        raise BudgetError(f"{flag}: cannot read {item!r}: amount too large")
+    if not math.isfinite(value) or value > MAX_AMOUNT:
+        raise BudgetError(
+            f"{flag}: cannot read {_show(item)}: amount too large (at most {MAX_AMOUNT:g} CNY)"
+        )
     return value
 
 
@@ -59,34 +71,67 @@ def _range(item: str, flag: str) -> list[float]:
     parts = item.split(":")
     if len(parts) != 3:
         raise BudgetError(
-            f"{flag}: cannot read {item!r}: a range is START:STOP:N (N budgets) or "
+            f"{flag}: cannot read {_show(item)}: a range is START:STOP:N (N budgets) or "
             "START:STOP:+STEP, e.g. 10M:200M:10"
         )
     start = _amount(parts[0], flag, item)
     stop = _amount(parts[1], flag, item)
     if stop < start:
-        raise BudgetError(f"{flag}: cannot read {item!r}: STOP is smaller than START")
+        raise BudgetError(f"{flag}: cannot read {_show(item)}: STOP is smaller than START")
     third = parts[2].strip()
     is_step = third.startswith("+") or bool(re.search(r"[kmb]$", third, re.I))
     if is_step:
         step = _amount(third.removeprefix("+"), flag, item)
         if step <= 0:
-            raise BudgetError(f"{flag}: cannot read {item!r}: the step must be positive")
-        n = math.floor((stop - start) / step * (1 + 1e-12)) + 1
+            raise BudgetError(f"{flag}: cannot read {_show(item)}: the step must be positive")
+        count = (stop - start) / step * (1 + 1e-12)
+        if not math.isfinite(count) or count >= _MAX_BUDGETS:
+            raise BudgetError(
+                f"{flag}: {_show(item)}: a step of {_show(third.removeprefix('+').strip())} "
+                f"gives more than {_MAX_BUDGETS} budgets"
+            )
+        n = math.floor(count) + 1
         if n > _MAX_BUDGETS:
-            raise BudgetError(f"{flag}: {item!r} gives {n} budgets; at most {_MAX_BUDGETS}")
+            raise BudgetError(f"{flag}: {_show(item)} gives {n} budgets; at most {_MAX_BUDGETS}")
         return [start + i * step for i in range(n)]
     if not re.fullmatch(r"[0-9]+", third):
         raise BudgetError(
-            f"{flag}: cannot read {item!r}: the third part of a range is a whole number of "
+            f"{flag}: cannot read {_show(item)}: the third part of a range is a whole number of "
             "budgets (e.g. 10) or a step with '+' (e.g. +20M)"
         )
     n = int(third)
     if n < 2 and start != stop:
-        raise BudgetError(f"{flag}: cannot read {item!r}: a range needs at least 2 budgets")
+        raise BudgetError(f"{flag}: cannot read {_show(item)}: a range needs at least 2 budgets")
     if n > _MAX_BUDGETS:
-        raise BudgetError(f"{flag}: {item!r} asks for {n} budgets; at most {_MAX_BUDGETS}")
+        raise BudgetError(f"{flag}: {_show(item)} asks for {n} budgets; at most {_MAX_BUDGETS}")
     return list(np.linspace(start, stop, max(n, 1)))
+
+
+def parse_amount(text: str, flag: str = "--budget") -> float:
+    """Read one amount in CNY (``20M``, ``1.5B``, ``500K``, ``20000000``, ``2e7``).
+
+    Parameters
+    ----------
+    text : str
+    flag : str
+        Name used in error messages.
+
+    Returns
+    -------
+    float
+        The amount in CNY (finite, >= 0).
+
+    Raises
+    ------
+    BudgetError
+        One line naming ``flag``: not an amount, negative, or not finite.
+    """
+    item = str(text).strip()
+    if not item:
+        raise BudgetError(f"{flag}: empty value (e.g. 20M)")
+    if item.startswith("-"):
+        raise BudgetError(f"{flag}: cannot read {_show(item)}: a budget cannot be negative")
+    return _amount(item.removeprefix("+"), flag, item)
 
 
 def parse_budgets(text: str | Iterable[str | float], flag: str = "--budgets") -> list[float]:
@@ -120,9 +165,9 @@ def parse_budgets(text: str | Iterable[str | float], flag: str = "--budgets") ->
         if not item:
             if isinstance(text, str) and text.strip() == "":
                 raise BudgetError(f"{flag}: no budgets given (e.g. 20M,50M,100M)")
-            raise BudgetError(f"{flag}: empty item in {text!r} (a stray comma?)")
+            raise BudgetError(f"{flag}: empty item in {_show(text)} (a stray comma?)")
         if item.startswith("-"):
-            raise BudgetError(f"{flag}: cannot read {item!r}: budgets cannot be negative")
+            raise BudgetError(f"{flag}: cannot read {_show(item)}: budgets cannot be negative")
         values.extend(_range(item, flag) if ":" in item else [_amount(item, flag, item)])
     out = sorted({round(v) for v in values})
     if len(out) > _MAX_BUDGETS:

@@ -7,6 +7,7 @@ that neither imports the other's module for it.
 from __future__ import annotations
 
 import logging
+import logging.handlers
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -16,12 +17,24 @@ err = Console(stderr=True)
 
 
 def setup_logging(verbose: bool) -> None:
-    """Log through rich on stderr: INFO with ``verbose``, else WARNING (replaces our handler)."""
+    """Log through rich on stderr: INFO with ``verbose``, else WARNING (replaces our handler).
+
+    Without ``verbose`` the warnings are held back and shown only when the command succeeds
+    (:func:`siting._flags.release_held_logs`), so that a failure prints nothing but its one
+    error line.
+    """
     root = logging.getLogger()
     for h in list(root.handlers):
         if getattr(h, "_siting", False):
             root.removeHandler(h)
-    handler = RichHandler(console=err, show_path=False, show_time=False, markup=False)
+    handler: logging.Handler = RichHandler(
+        console=err, show_path=False, show_time=False, markup=False
+    )
+    if not verbose:
+        handler = logging.handlers.MemoryHandler(
+            capacity=10_000, flushLevel=logging.CRITICAL + 1, target=handler, flushOnClose=False
+        )
+        handler._siting_hold = True  # type: ignore[attr-defined]
     handler._siting = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     level = logging.INFO if verbose else logging.WARNING

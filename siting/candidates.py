@@ -20,7 +20,6 @@ OSM POIs
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Iterable, Mapping
@@ -467,91 +466,19 @@ def read_site_file(path: str | Path, *, crs: str = "WGS84") -> pd.DataFrame:
     Raises
     ------
     InputError
-        Unreadable file, missing columns, bad coordinates, unknown kind/status, duplicate ids.
+        Unreadable file, missing columns, bad coordinates, unknown kind/status, duplicate ids
+        (the checks of :func:`siting._sitefile.read_site_table`; one line naming file and row).
     """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            df = pd.read_csv(path, dtype={"id": str, "name": str}, keep_default_na=False)
-        elif suffix in (".geojson", ".json"):
-            gj = json.loads(path.read_text(encoding="utf-8"))
-            rows = []
-            for i, f in enumerate(gj.get("features", [])):
-                geom = f.get("geometry") or {}
-                if geom.get("type") != "Point":
-                    raise InputError(f"{path}: feature {i}: geometry must be a Point")
-                lon, lat = geom["coordinates"][:2]
-                rows.append({**(f.get("properties") or {}), "lon": lon, "lat": lat})
-            df = pd.DataFrame(rows)
-        else:
-            raise InputError(f"{path}: unknown site-file type (use .csv or .geojson)")
-    except InputError:
-        raise
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: unreadable site file: {exc}") from exc
-    missing = [c for c in ("lon", "lat") if c not in df.columns]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {missing} (need lon, lat, name)")
-    if df.empty:
+    from siting._sitefile import read_site_table
+
+    table = read_site_table(path)
+    if table.empty:
         logger.warning("candidates: site file %s has no rows", path)
-    lon = pd.to_numeric(df["lon"], errors="coerce").to_numpy(float)
-    lat = pd.to_numeric(df["lat"], errors="coerce").to_numpy(float)
-    bad = ~(np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{path}: row {i + 1}: lon/lat not valid degrees")
-    if crs == "GCJ-02":
-        logger.warning("candidates: %s declared GCJ-02: converted to WGS84", path.name)
-        lon, lat = gcj02_to_wgs84(lon, lat)
-    n = len(df)
-
-    def col(name: str, default: Any) -> pd.Series:
-        if name not in df.columns:
-            return pd.Series([default] * n, dtype=object)
-        s = df[name].astype(object).where(df[name].notna() & (df[name].astype(str) != ""))
-        return s.where(s.notna(), default)
-
-    ids = col("id", None)
-    ids = pd.Series(
-        [str(v) if v is not None else f"{path.stem}:{i + 1}" for i, v in enumerate(ids)],
-        dtype=object,
-    )
-    dup = ids[ids.duplicated()]
-    if len(dup):
-        raise InputError(f"{path}: duplicate site id {dup.iloc[0]!r}")
-    kind, status = col("kind", None), col("status", None)
-    for name, series, allowed in (("kind", kind, KINDS), ("status", status, STATUSES)):
-        wrong = series[series.notna() & ~series.isin(allowed)]
-        if len(wrong):
-            raise InputError(
-                f"{path}: row {wrong.index[0] + 1}: {name} {wrong.iloc[0]!r} is not one of "
-                f"{list(allowed)}"
-            )
-    plugs = pd.to_numeric(col("plugs", 0), errors="coerce")
-    if plugs.isna().any() or (plugs < 0).any():
-        raise InputError(f"{path}: plugs must be whole numbers >= 0")
-    conn = pd.to_numeric(col("connection_kw_max", np.nan), errors="coerce").astype(float)
-    given = col("connection_kw_max", None).notna().to_numpy()
-    bad_conn = given & ~(conn.to_numpy() >= 0)
-    if bad_conn.any():
-        i = int(np.flatnonzero(bad_conn)[0])
-        raise InputError(
-            f"{path}: row {i + 1}: connection_kw_max must be a number >= 0 kW, got "
-            f"{col('connection_kw_max', None).iloc[i]!r}"
-        )
-    return pd.DataFrame(
-        {
-            "id": ids,
-            "name": col("name", "").astype(str),
-            "lon": lon,
-            "lat": lat,
-            "kind": kind,
-            "status": status,
-            "plugs": plugs.astype(np.int64),
-            "connection_kw_max": conn.to_numpy(),
-        }
-    )
+    elif crs == "GCJ-02":
+        logger.warning("candidates: %s declared GCJ-02: converted to WGS84", Path(path).name)
+        lon, lat = gcj02_to_wgs84(table["lon"].to_numpy(), table["lat"].to_numpy())
+        table["lon"], table["lat"] = lon, lat
+    return table
 
 
 # ----------------------------------------------------------------------------- assembly

@@ -20,9 +20,11 @@ from rich.table import Table
 
 from siting._cli_common import err, setup_logging
 from siting._errors import SitingError
+from siting._flags import OneLineErrorsGroup, os_error_line
 from siting.compare import compare_command
 
 app = typer.Typer(
+    cls=OneLineErrorsGroup,
     name="siting",
     help="Optimal siting of EV fast chargers and hydrogen stations (Beijing).",
     no_args_is_help=True,
@@ -44,12 +46,14 @@ def _fail(message: str) -> typer.Exit:
 
 @contextmanager
 def _user_errors() -> Iterator[None]:
-    """Turn SitingError into one line on stderr and exit code 2."""
+    """Turn SitingError (and a file the system refuses) into one line on stderr, exit code 2."""
     try:
         yield
     except SitingError as exc:
         msg = " ".join(str(exc).split("\n"))
         raise _fail(msg) from None
+    except OSError as exc:
+        raise _fail(os_error_line(exc)) from None
 
 
 @contextmanager
@@ -87,18 +91,11 @@ def _status(text: str, timings: dict[str, float]) -> Iterator[Callable[[str], No
         close()
 
 
-def _check_site_files(scn: Any) -> int:
-    """Read every site file (and the substation file) of the scenario (cheap) so a bad one fails
-    before any heavy work."""
-    from siting import candidates, sizing
+def _check_inputs(scn: Any) -> Any:
+    """Check every input file the scenario names (cheap) so that none fails after heavy work."""
+    from siting.inputs import check_scenario
 
-    sizing.read_scenario_substations(scn)
-    n = 0
-    for sf in scn.candidates.site_files:
-        table = candidates.read_site_file(sf.path, crs=sf.crs)
-        candidates.check_built_connections(table, sf, scn.costs, scn.grid.connection_kw_max)
-        n += len(table)
-    return n
+    return check_scenario(scn)
 
 
 def _queue_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
@@ -130,7 +127,10 @@ def run(
         typer.Option("--out", "-o", help="Output folder (default: maps/<scenario file stem>)."),
     ] = None,
     budget: Annotated[
-        float | None, typer.Option("--budget", help="Override the scenario's budget_cny (CNY).")
+        str | None,
+        typer.Option(
+            "--budget", help="Override the scenario's budget_cny (CNY; e.g. 20M, 1.5B, 2e7)."
+        ),
     ] = None,
     offline: Annotated[
         bool,
@@ -148,13 +148,20 @@ def run(
     from siting.scenario import load_scenario
 
     with _user_errors():
+        from siting._budgets import parse_amount
+        from siting._outpath import check_output_dir
+        from siting.report import check_replaceable
+
         t0 = time.perf_counter()
-        scn = load_scenario(scenario)
-        _check_site_files(scn)
+        budget_cny = parse_amount(budget, "--budget") if budget is not None else None
         target = out_dir if out_dir is not None else Path("maps") / scenario.stem
+        check_output_dir(target, "--out" if out_dir is not None else "output folder")
+        scn = load_scenario(scenario)
+        _check_inputs(scn)
+        check_replaceable(target)
         stages: dict[str, float] = {}
         with _status(f"{scn.name}: starting …", stages) as progress:
-            plan = plan_mod.run_scenario(scn, budget_cny=budget, progress=progress)
+            plan = plan_mod.run_scenario(scn, budget_cny=budget_cny, progress=progress)
             progress("outputs")
             from siting import report
 
@@ -242,23 +249,55 @@ def _plans_what(scn: Any) -> str:
 @app.command()
 def validate(
     scenario: ScenarioArg,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="Check the scenario and the files it names only; skip preparing the run "
+            "(road network, demand, candidates, travel times).",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Check a scenario (schema, files, districts, site files) without solving."""
+    """Check a scenario and every file it names; then prepare the run without solving it.
+
+    A scenario that validates can start ``siting run``: everything that depends on the inputs
+    alone (the road network, demand grid, candidate sites, travel times, corridor trips) is
+    built once here. Scenarios whose network comes from osmnx are not downloaded (as --quick).
+    """
     setup_logging(verbose)
     from siting.scenario import load_scenario
 
+    prepared = None
     with _user_errors():
         scn = load_scenario(scenario)
-        n_sites = _check_site_files(scn)
-    out.print(
+        checked = _check_inputs(scn)
+        if not quick and scn.network.source != "osmnx":
+            from siting import plan as plan_mod
+
+            prepared = plan_mod.prepare(scn)
+    n_sites = checked.n_sites
+    text = (
         f"{scenario}: ok — {scn.name!r}; network {scn.network.source}; {_plans_what(scn)}; "
         f"budget {scn.budget_cny:,.0f} CNY"
-        + (f"; {n_sites} sites in files" if scn.candidates.site_files else ""),
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
+        + (f"; {n_sites} sites in files" if scn.candidates.site_files else "")
     )
+    if prepared is not None:
+        text += "; prepared " + _prepared_text(prepared)
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _prepared_text(prepared: Any) -> str:
+    """What ``validate`` prepared: candidates, demand cells, corridor trips and stations."""
+    parts = []
+    if prepared.candidates is not None:
+        parts.append(f"{len(prepared.candidates)} candidates")
+    if prepared.demand is not None:
+        parts.append(f"{len(prepared.demand)} demand cells")
+    tf = getattr(prepared, "trip_flows", None)
+    if tf is not None:
+        parts.append(f"{len(tf.trip_table)} corridor trips, {len(tf.candidates)} corridor sites")
+    return ", ".join(parts) or "nothing to prepare"
 
 
 @data_app.command("build")

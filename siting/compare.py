@@ -361,6 +361,9 @@ def compare(
     if workers < 1:
         raise SitingError(f"--workers: must be at least 1 (got {workers})")
     if out_dir is not None:
+        from siting._outpath import check_output_dir
+
+        check_output_dir(out_dir, "out_dir")
         check_out_dir(out_dir)
 
     if prepared is None:
@@ -1148,6 +1151,36 @@ control); each site is coloured by the smallest budget (earliest phase) that bui
 # ----------------------------------------------------------------------------- CLI
 
 
+_SCHEDULER = re.compile(r"^(?:(?:tcp|tls|inproc|ucx|ws|wss)://\S+|[\w.\-]+:\d{1,5})$")
+
+
+def _checked_inputs(
+    scenario: Path,
+    out: Path,
+    budgets: str | None,
+    nested: bool,
+    phases: bool,
+    scheduler: str | None = None,
+) -> Any:
+    """Every input of ``siting compare`` checked before any work: flags, --out, scenario."""
+    from siting._outpath import check_output_dir
+    from siting.inputs import check_scenario
+    from siting.scenario import load_scenario
+
+    if budgets is not None:
+        parse_budgets(budgets)  # bad budgets fail before anything is read or written
+    if scheduler is not None and not _SCHEDULER.match(scheduler):
+        raise SitingError(
+            f"--scheduler: {scheduler[:40]!r} is not a scheduler address (e.g. tcp://host:8786)"
+        )
+    check_output_dir(out, "--out")  # an impossible --out fails before any budget is solved
+    check_out_dir(out)
+    scn = load_scenario(scenario)
+    check_scenario(scn)
+    _plan_sweep(scn, budgets, nested, phases)
+    return scn
+
+
 def compare_command(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
     out: Annotated[
@@ -1166,7 +1199,10 @@ def compare_command(
         ),
     ] = False,
     workers: Annotated[
-        int, typer.Option("--workers", "-w", min=1, help="Processes solving budgets in parallel.")
+        int,
+        typer.Option(
+            "--workers", "-w", min=1, max=256, help="Processes solving budgets in parallel."
+        ),
     ] = 1,
     scheduler: Annotated[
         str | None,
@@ -1182,20 +1218,11 @@ def compare_command(
     comparison.csv, budget_curve.png, comparison.html and one folder per budget (sites.geojson,
     summary.json). Without --budgets, a scenario with phases is swept phase by phase.
     """
-    if verbose:
-        from siting._cli_common import setup_logging
+    from siting._cli_common import setup_logging
 
-        setup_logging(True)
-    from siting.scenario import load_scenario
-
-    try:
-        if budgets is not None:
-            parse_budgets(budgets)  # bad budgets fail before anything is read or written
-        scn = load_scenario(scenario)
-        _plan_sweep(scn, budgets, nested, phases)
-    except SitingError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    setup_logging(verbose)  # without --verbose, warnings show only after success
+    # SitingError ends the command with one line (siting._flags.OneLineErrorsGroup)
+    scn = _checked_inputs(scenario, out, budgets, nested, phases, scheduler)
 
     def show(done: int, total: int, label: str, plan: Plan) -> None:
         m = _metrics(plan)

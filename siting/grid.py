@@ -26,7 +26,6 @@ Substations / feeder zones (optional file)
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -104,8 +103,9 @@ def _raw_rows(path: Path) -> list[dict[str, Any]]:
         return rows
     if path.suffix.lower() not in (".geojson", ".json"):
         raise InputError(f"{path}: unknown substation file type (use .geojson or .csv)")
-    gj = json.loads(path.read_text(encoding="utf-8"))
-    for i, f in enumerate(gj.get("features", [])):
+    from siting._sitefile import read_feature_collection  # shapes checked, one-line errors
+
+    for i, f in enumerate(read_feature_collection(path, "Point or Polygon")):
         props = dict(f.get("properties") or {})
         where = f"{path}: feature {i}" + (f" ({props['name']})" if props.get("name") else "")
         try:

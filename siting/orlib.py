@@ -9,14 +9,18 @@ Formats (J.E. Beasley's OR-Library):
   demand followed by ``m`` numbers, the cost of serving ALL of its demand from each site (values
   may wrap lines). In capa/capb/capc the capacity is the literal word ``capacity``: the caller
   gives it (``capacity=``).
-- **optima** files (``pmedopt.txt``, ``capopt.txt``): ``name value`` lines after a header line.
+- **optima** files (``pmedopt.txt``, ``capopt.txt``) as published: header words, ``name value``
+  lines, instances with several capacities as ``name capacity value ...`` (capa/capb/capc),
+  and notes in prose at the end (:func:`read_optima_table`).
 
 Every format error raises :class:`siting.InputError` naming the file and line.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,12 +29,17 @@ from scipy.sparse.csgraph import csgraph_from_dense, shortest_path
 
 from siting._errors import InputError
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "CapInstance",
+    "Optimum",
     "PmedInstance",
+    "optimum_key",
     "pmed_distance",
     "read_cap",
     "read_optima",
+    "read_optima_table",
     "read_pmed",
 ]
 
@@ -298,29 +307,193 @@ def read_cap(path: str | os.PathLike, capacity: float | None = None) -> CapInsta
     return CapInstance(_stem(p), cap, fixed, vals[:, 0].copy(), vals[:, 1:].copy())
 
 
-def read_optima(path: str | os.PathLike) -> dict[str, float]:
-    """Read an optima file (``name value`` per line; non-numeric header lines are skipped).
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*$")
+_FILLER = frozenset(("capacity", "capacity:", "capacity=", "=", ":", "-", "|"))
+
+
+@dataclass
+class Optimum:
+    """One published optimum.
+
+    Attributes
+    ----------
+    name : str
+        Instance name (file stem), e.g. ``cap41`` or ``capa``.
+    capacity : float or None
+        Site capacity the optimum is for (capa/capb/capc, which list several); None otherwise.
+    value : float
+        Optimal objective value.
+    line : int
+        Line of the optima file it was read from.
+    """
+
+    name: str
+    capacity: float | None
+    value: float
+    line: int
+
+    @property
+    def key(self) -> str:
+        """``name`` or ``name-capacity`` (``capa-8000``), the key in :func:`read_optima`."""
+        return self.name if self.capacity is None else optimum_key(self.name, self.capacity)
+
+
+def optimum_key(name: str, capacity: float | None = None) -> str:
+    """Key of an instance's optimum in :func:`read_optima`: ``cap41``, ``capa-8000``.
+
+    Parameters
+    ----------
+    name : str
+        Instance name (file stem).
+    capacity : float, optional
+        Site capacity (capa/capb/capc).
+
+    Returns
+    -------
+    str
+    """
+    if capacity is None:
+        return name
+    cap = float(capacity)
+    return f"{name}-{int(cap) if cap.is_integer() else cap:g}"
+
+
+def _num(tok: str) -> float | None:
+    try:
+        v = float(tok)
+    except ValueError:
+        return None
+    return v
+
+
+def _is_prose(toks: list[str]) -> bool:
+    """A line of words (the header or the notes that end the published files)."""
+    words = [t for t in toks if _num(t) is None]
+    return len(toks) >= 3 and len(words) >= 2
+
+
+def read_optima_table(path: str | os.PathLike) -> list[Optimum]:
+    """Read an OR-Library optima file as published (``pmedopt.txt``, ``capopt.txt``).
+
+    Accepted layout: header lines of words; then per instance either ``name value`` or, for
+    instances solved at several capacities (capa/capb/capc), ``name`` followed by
+    ``capacity value`` pairs, on the same line (several pairs per line allowed, the word
+    ``capacity`` optional before each) and/or on the following lines that start with a number.
+    Lines of prose (three or more words, at least two of them not numbers), such as the notes
+    that end the published ``capopt.txt``, are skipped wherever they are.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    list of Optimum
+        In file order.
 
     Raises
     ------
     InputError
-        If a line has a name but no valid number.
+        A table line that is neither ``name value`` nor ``name capacity value ...``, a value
+        that is not finite, a capacity that is not positive, an instance listed twice with
+        different values, an instance without values, or no table at all (file and line named).
     """
     p, lines = _read_text(path)
-    out: dict[str, float] = {}
-    for k, ln in enumerate(lines):
-        parts = ln.split()
-        if len(parts) < 2:
+    rows: list[Optimum] = []
+    current: tuple[str, int] | None = None  # block name awaiting capacity/value pairs
+    pending: tuple[str, int] | None = None  # a name given alone on its line
+    notes: list[int] = []
+    for k, ln in enumerate(lines, start=1):
+        toks = [t for t in ln.replace(",", " ").split() if t.lower() not in _FILLER]
+        if not toks:
             continue
-        try:
-            v = float(parts[-1])
-        except ValueError:
-            if k == 0:
-                continue  # header
-            raise InputError(
-                f"{p}, line {k + 1}: expected 'name value', got {ln.strip()!r}"
-            ) from None
-        out[_stem(Path(parts[0]))] = v
-    if not out:
+        nums = [_num(t) for t in toks]
+        first_is_name = nums[0] is None and bool(_NAME.match(toks[0]))
+        rest_numeric = all(v is not None for v in nums[1:])
+        if first_is_name and rest_numeric:
+            name = _stem(Path(toks[0]))
+            vals = [float(v) for v in nums[1:] if v is not None]
+            if pending is not None:
+                raise InputError(f"{p}, line {pending[1]}: {pending[0]!r} has no values")
+            if len(vals) == 1:
+                rows.append(_optimum(p, k, name, None, vals[0]))
+                current = None
+            elif len(vals) == 0:
+                current = (name, k)
+                # a lone word before any value may be a header; later it must get values
+                pending = (name, k) if rows else None
+            elif len(vals) % 2 == 0:
+                for c, v in zip(vals[::2], vals[1::2], strict=True):
+                    rows.append(_optimum(p, k, name, c, v))
+                current = (name, k)
+            else:
+                raise InputError(
+                    f"{p}, line {k}: expected 'name value' or 'name capacity value ...' "
+                    f"(pairs), got {len(vals)} numbers after {toks[0]!r}"
+                )
+            continue
+        if nums[0] is not None and all(v is not None for v in nums):
+            if current is None:
+                raise InputError(
+                    f"{p}, line {k}: numbers without an instance name: {ln.strip()[:40]!r}"
+                )
+            vals = [float(v) for v in nums if v is not None]
+            if len(vals) % 2:
+                raise InputError(
+                    f"{p}, line {k}: expected 'capacity value' pairs for {current[0]!r}, got "
+                    f"{len(vals)} numbers"
+                )
+            for c, v in zip(vals[::2], vals[1::2], strict=True):
+                rows.append(_optimum(p, k, current[0], c, v))
+            pending = None
+            continue
+        if _is_prose(toks) or (not rows and not any(ch.isdigit() for ch in ln)):
+            # a header or a note: skipped; it ends the block of the name above it
+            if pending is not None:
+                raise InputError(f"{p}, line {pending[1]}: {pending[0]!r} has no values")
+            if rows:
+                notes.append(k)
+            current = None
+            continue
+        raise InputError(
+            f"{p}, line {k}: expected 'name value' (or 'name capacity value ...'), got "
+            f"{ln.strip()[:40]!r}"
+        )
+    if pending is not None:
+        raise InputError(f"{p}, line {pending[1]}: {pending[0]!r} has no values")
+    if not rows:
         raise InputError(f"{p}: no 'name value' lines found")
-    return out
+    if notes:
+        logger.debug("%s: %d lines of notes skipped (first: line %d)", p, len(notes), notes[0])
+    seen: dict[str, Optimum] = {}
+    for r in rows:
+        old = seen.get(r.key)
+        if old is not None and old.value != r.value:
+            raise InputError(
+                f"{p}, line {r.line}: {r.key} listed again with another value "
+                f"({r.value:g}; line {old.line} has {old.value:g})"
+            )
+        seen[r.key] = r
+    return rows
+
+
+def _optimum(p: Path, line: int, name: str, capacity: float | None, value: float) -> Optimum:
+    if not np.isfinite(value):
+        raise InputError(f"{p}, line {line}: the optimum of {name} must be finite, got {value}")
+    if capacity is not None and not (np.isfinite(capacity) and capacity > 0):
+        raise InputError(f"{p}, line {line}: capacity of {name} must be > 0, got {capacity:g}")
+    return Optimum(name, capacity, value, line)
+
+
+def read_optima(path: str | os.PathLike) -> dict[str, float]:
+    """Read an optima file into ``{key: optimum}`` (format: :func:`read_optima_table`).
+
+    Keys are instance names (``pmed1``, ``cap41``) and, for instances listed at several
+    capacities, ``name-capacity`` (``capa-8000``; see :func:`optimum_key`).
+
+    Raises
+    ------
+    InputError
+        See :func:`read_optima_table`.
+    """
+    return {r.key: r.value for r in read_optima_table(path)}

@@ -318,6 +318,17 @@ def _groups(files: Iterable[str] | None, plan: Plan) -> list[str]:
     return groups
 
 
+def check_replaceable(out_dir: str | os.PathLike[str]) -> None:
+    """Raise :class:`~siting.InputError` when :func:`write_outputs` would refuse ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        The output folder (it may not exist yet).
+    """
+    _check_replaceable(Path(os.path.abspath(out_dir)))
+
+
 def _check_replaceable(out: Path) -> None:
     if not out.exists() and not out.is_symlink():
         return

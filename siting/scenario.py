@@ -25,20 +25,21 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from siting import _strict
 from siting._corridor_facts import LOGISTICS_FCEV_TOTAL, NODE_KINDS, OLYMPIC_FCEV_TOTAL
 from siting._errors import ScenarioError
+from siting._strict import FieldError, error_line, loc_text
+from siting._yaml import load_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,12 @@ class Section(BaseModel):
 
 
 def _resolve_path(value: Any, info: ValidationInfo) -> Path | None:
-    """Resolve ``value`` against the scenario folder (validation context) and require it exists."""
+    """Resolve ``value`` against the scenario folder (validation context) and require it exists.
+
+    Used as an *after* validator (the value is already text or a path): file data is validated
+    strictly through JSON (:mod:`siting._strict`), where a before-validator must not return a
+    ``Path``.
+    """
     if value is None:
         return None
     p = Path(str(value)).expanduser()
@@ -122,7 +128,7 @@ class Network(Section):
     speeds_kph: dict[str, Pos] = Field(default_factory=dict)
     speed_factor: Pos = 1.0
 
-    @field_validator("path", mode="before")
+    @field_validator("path")
     @classmethod
     def _path(cls, v: Any, info: ValidationInfo) -> Path | None:
         return _resolve_path(v, info)
@@ -204,7 +210,7 @@ class SiteFile(Section):
     crs: Literal["WGS84", "GCJ-02"] = "WGS84"
     max_offset_m: Pos = 1000.0
 
-    @field_validator("path", mode="before")
+    @field_validator("path")
     @classmethod
     def _path(cls, v: Any, info: ValidationInfo) -> Path | None:
         return _resolve_path(v, info)
@@ -610,76 +616,17 @@ class Scenario(Section):
         return cost
 
 
-class _FieldError(ValueError):
-    """A validation error that knows its own field path (raised by model validators)."""
-
-    def __init__(self, loc: tuple[Any, ...], msg: str) -> None:
-        super().__init__(msg)
-        self.loc = loc
-        self.msg = msg
-
-
 # ----------------------------------------------------------------------------- loading
 
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that rejects a key given twice in one mapping."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"key {key!r} given twice", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,  # type: ignore[arg-type]
-)
-
-
-def _loc(loc: tuple[Any, ...]) -> str:
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        else:
-            parts.append(("." if parts else "") + str(item))
-    return "".join(parts) or "(top level)"
+# one-line messages and the strict file validation live in siting._strict (shared by sections)
+_FieldError = FieldError
+_loc = loc_text
+_error_line = error_line
 
 
 def _message(err: dict[str, Any]) -> tuple[tuple[Any, ...], str]:
-    """(field path, one-line text) of one pydantic error."""
-    loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
-    typ = err["type"]
-    if typ == "extra_forbidden":
-        return loc, "unknown key"
-    if typ == "missing":
-        return loc, "missing (required field)"
-    ctx_err = (err.get("ctx") or {}).get("error")
-    if isinstance(ctx_err, _FieldError):
-        return loc + ctx_err.loc, ctx_err.msg
-    msg = err["msg"].removeprefix("Value error, ").replace("\n", " ")
-    got = err.get("input")
-    if typ.endswith(("_type", "_parsing", "literal_error")) or typ in (
-        "greater_than_equal",
-        "greater_than",
-        "less_than",
-        "less_than_equal",
-    ):
-        if not isinstance(got, dict | list):
-            msg = f"{msg} (got {got!r})"
-    return loc, msg
-
-
-def _error_line(file: str | Path, loc: tuple[Any, ...], msg: str) -> str:
-    return f"{file}: {_loc(loc)}: {msg}"
+    """(field path, one-line text) of one pydantic error (see :mod:`siting._strict`)."""
+    return _strict._message(err)
 
 
 def _check_districts(scn: Scenario, file: Path) -> None:
@@ -759,17 +706,9 @@ def parse_scenario(raw: Any, *, file: str | Path = "<scenario>", base_dir: Path 
         One line ``<file>: <field.path>: <what is wrong>``.
     """
     if not isinstance(raw, dict):
-        kind = "empty" if raw is None else f"a {type(raw).__name__}, not a mapping"
+        kind = "empty" if raw is None else f"{_strict.kind_of(raw)}, not a mapping"
         raise ScenarioError(f"{file}: (top level): the scenario is {kind}")
-    try:
-        scn = Scenario.model_validate(raw, context={"base_dir": base_dir or Path.cwd()})
-    except ValidationError as exc:
-        errs = exc.errors(include_url=False)
-        # report a missing/unknown key before errors nested deeper (the usual root cause)
-        err = sorted(errs, key=lambda e: (e["type"] not in ("missing", "extra_forbidden"),))[0]
-        loc, msg = _message(err)
-        raise ScenarioError(_error_line(file, loc, msg)) from None
-    return scn
+    return _strict.validate(Scenario, raw, file=file, context={"base_dir": base_dir or Path.cwd()})
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -792,28 +731,12 @@ def load_scenario(path: str | Path) -> Scenario:
         (YAML syntax errors name the line instead of a field).
     """
     file = Path(path)
-    raw = _read_yaml(file)
+    raw = load_yaml(file, "scenario file")
     scn = parse_scenario(raw, file=file, base_dir=file.resolve().parent)
     _check_districts(scn, file)
     _check_sizing(scn, file)
     scn.path = file.resolve()
     return scn
-
-
-def _read_yaml(file: Path) -> Any:
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(f"{file}: scenario file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{file}: cannot read: {exc}") from None
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown line)"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ScenarioError(f"{file}: {where}: YAML syntax error: {problem}") from None
 
 
 def parse_corridor_section(
@@ -845,13 +768,13 @@ def parse_corridor_section(
     ScenarioError
         One line ``<file>: <key>.<field>: <what is wrong>``.
     """
-    try:
-        sec = CorridorSection.model_validate(raw, context={"base_dir": base_dir or Path.cwd()})
-    except ValidationError as exc:
-        errs = exc.errors(include_url=False)
-        err = sorted(errs, key=lambda e: (e["type"] not in ("missing", "extra_forbidden"),))[0]
-        loc, msg = _message(err)
-        raise ScenarioError(_error_line(file, (key, *loc), msg)) from None
+    sec = _strict.validate(
+        CorridorSection,
+        raw,
+        file=file,
+        context={"base_dir": base_dir or Path.cwd()},
+        prefix=(key,),
+    )
     if sec.corridor_dir is not None and not sec.corridor_dir.is_absolute() and base_dir:
         sec.corridor_dir = Path(base_dir) / sec.corridor_dir
     return sec
@@ -866,7 +789,7 @@ def load_corridor_section(path: str | Path) -> CorridorSection:
         File unreadable, no such section, or an invalid value (one line).
     """
     p = Path(path)
-    raw = _read_yaml(p)
+    raw = load_yaml(p, "scenario file")
     key = next((k for k in (CORRIDOR_KEY, CORRIDOR_KEY_OLD) if isinstance(raw, dict) and k in raw),
                None)  # fmt: skip
     if key is None:

@@ -17,26 +17,94 @@ import shapely
 from shapely.geometry import box
 
 from siting import data
-from siting._errors import InputError, ScenarioError
+from siting._errors import ScenarioError
+from siting._strict import error_line
 from siting.scenario import Scenario
 
 #: Equal-area projection used for district area shares (metres), same as :mod:`siting.data`.
 EQUAL_AREA_CRS = data.EQUAL_AREA_CRS
 
 
-def _match_districts(names: Iterable[str], table: pd.DataFrame) -> list[str]:
-    codes = []
-    for name in names:
-        key = str(name).strip()
-        hit = table[
-            (table["district_code"].astype(str) == key)
-            | (table["district_en"].str.lower() == key.lower())
-            | (table["district_zh"] == key)
-        ]
-        if hit.empty:
-            raise ScenarioError(f"study_area.districts: unknown district {name!r}")
-        codes.append(str(hit["district_code"].iloc[0]))
-    return codes
+def _fail(scenario: Scenario, loc: tuple[Any, ...], msg: str) -> ScenarioError:
+    return ScenarioError(error_line(scenario.path or "<scenario>", loc, msg))
+
+
+def _bounds_text(geom: Any) -> str:
+    if geom is None or geom.is_empty:
+        return "empty"
+    w, s, e, n = geom.bounds
+    return f"lon {w:.3f}..{e:.3f}, lat {s:.3f}..{n:.3f}"
+
+
+def _district_codes(names: Iterable[str], table: pd.DataFrame) -> set[str]:
+    keys = {str(n).strip().lower() for n in names}
+    pick = (
+        table["district_code"].astype(str).str.lower().isin(keys)
+        | table["district_en"].str.lower().isin(keys)
+        | table["district_zh"].isin({str(n).strip() for n in names})
+    )
+    return set(table.loc[pick, "district_code"].astype(str))
+
+
+def _base_area(scenario: Scenario) -> Any:
+    sa = scenario.study_area
+    if sa.area == "embedded":
+        return data.study_area(scenario.path).to_crs("EPSG:4326").geometry.union_all()
+    from siting._sitefile import read_area_file
+
+    return read_area_file(sa.area, f"{scenario.path or '<scenario>'}: study_area.area")
+
+
+def study_area_geometry(scenario: Scenario) -> Any:
+    """The study-area polygon: the embedded area or the polygon file, clipped by bbox/districts.
+
+    ``siting validate`` and the run build it with this one function, so a scenario that
+    validates has a study area the run can use.
+
+    Parameters
+    ----------
+    scenario : Scenario
+
+    Returns
+    -------
+    shapely geometry (WGS84, polygonal, not empty)
+
+    Raises
+    ------
+    SitingError
+        One line naming the scenario file and the ``study_area`` field: an unreadable or
+        non-polygon area file, nothing left after ``bbox`` / ``districts``, or an area outside
+        Beijing's districts (whose census population the demand is counted from).
+    """
+    sa = scenario.study_area
+    base = area = _base_area(scenario)
+    if sa.bbox is not None:
+        area = area.intersection(box(*sa.bbox))
+        if area.is_empty or area.area == 0:
+            raise _fail(
+                scenario,
+                ("study_area", "bbox"),
+                f"{list(sa.bbox)} does not overlap the study area ({_bounds_text(base)})",
+            )
+    polys = data.districts(scenario.path)
+    if sa.districts:
+        codes = _district_codes(sa.districts, data.district_table(scenario.path))
+        sel = polys[polys["district_code"].astype(str).isin(codes)]
+        area = area.intersection(sel.geometry.union_all())
+        if area.is_empty or area.area == 0:
+            raise _fail(
+                scenario,
+                ("study_area", "districts"),
+                "none of these districts overlaps the study area (area / bbox)",
+            )
+    if not polys.geometry.intersects(area).any():
+        raise _fail(
+            scenario,
+            ("study_area", "area" if sa.area != "embedded" else "bbox"),
+            f"the study area ({_bounds_text(area)}) lies outside Beijing's 16 districts; "
+            "demand is counted from their census population",
+        )
+    return area
 
 
 def study_area(scenario: Scenario) -> tuple[Any, pd.DataFrame, list[dict[str, Any]]]:
@@ -58,23 +126,12 @@ def study_area(scenario: Scenario) -> tuple[Any, pd.DataFrame, list[dict[str, An
     polys[code_col] = polys[code_col].astype(str)
     sources = []
     embedded_plain = sa.area == "embedded" and sa.bbox is None and not sa.districts
+    area = study_area_geometry(scenario)
     if sa.area == "embedded":
-        area = data.study_area(near).to_crs("EPSG:4326").geometry.union_all()
         sources.append(manifest_source("study_area.geojson", near))
     else:
-        try:
-            area = gpd.read_file(sa.area).to_crs("EPSG:4326").geometry.union_all()
-        except Exception as exc:
-            raise InputError(f"study_area.area: cannot read {sa.area}: {exc}") from exc
         sources.append({"name": "study area", "path": sa.area, "licence": "", "attribution": "",
                         "note": "user-supplied polygon"})  # fmt: skip
-    if sa.bbox is not None:
-        area = area.intersection(box(*sa.bbox))
-    if sa.districts:
-        codes = _match_districts(sa.districts, table)
-        area = area.intersection(polys[polys[code_col].isin(codes)].geometry.union_all())
-    if area.is_empty:
-        raise ScenarioError("study_area: the study area is empty (bbox / districts outside it?)")
 
     merged = polys[[code_col, "geometry"]].merge(
         table[[code_col, "district_en", "district_zh", "resident_population_2020",

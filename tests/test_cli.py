@@ -66,7 +66,9 @@ def test_bad_site_file_content_fails_before_any_output(tmp_path):
     res = _runner().invoke(app, ["run", str(scn), "--out", str(tmp_path / "out")])
     assert res.exit_code == 2
     assert (
-        res.stderr.strip() == f"error: {bad_sites}: missing column(s) ['lat'] (need lon, lat, name)"
+        res.stderr.strip()
+        == f"error: {bad_sites}: line 1: header lacks column(s) lat (need lon, lat, name; "
+        "got 'name', 'lon')"
     )
     assert not (tmp_path / "out").exists()
 

@@ -33,11 +33,11 @@ def test_relative_paths_resolve_against_the_scenario_folder():
     [
         ("missing_field.yaml", "coverage", "missing"),
         ("wrong_type.yaml", "budget_cny", "valid number"),
-        ("negative_budget.yaml", "budget_cny", "greater than or equal to 0"),
+        ("negative_budget.yaml", "budget_cny", "must be >= 0 (got -"),
         ("unknown_district.yaml", "study_area.districts[1]", "Atlantis"),
         ("file_not_found.yaml", "candidates.site_files[0].path", "file not found"),
         ("unknown_key.yaml", "candidates.spacing_km", "unknown key"),
-        ("negative_share.yaml", "demand.segments.taxi.public_fast_share", "less than or equal"),
+        ("negative_share.yaml", "demand.segments.taxi.public_fast_share", "must be <= 1 (got "),
         ("yaml_syntax.yaml", "line 29, column 7", "YAML syntax error"),
     ],
 )

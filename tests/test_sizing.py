@@ -85,7 +85,7 @@ def test_site_file_connection_column_is_read_and_checked(tmp_path):
     t = read_site_file(f)
     assert t["connection_kw_max"].tolist() == [600.0]
     f.write_text("id,name,lon,lat,connection_kw_max\nb1,B1,116.4,39.9,-5\n")
-    with pytest.raises(InputError, match=r"row 1: connection_kw_max must be a number >= 0"):
+    with pytest.raises(InputError, match=r"line 2: connection_kw_max: -5 kW is out of range"):
         read_site_file(f)
 
 

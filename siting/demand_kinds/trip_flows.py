@@ -113,7 +113,17 @@ class TripFlowsPart:
 # ----------------------------------------------------------------------------- prepare
 
 
-def _check_nodes(sec: CorridorSection, C: nx.MultiDiGraph, file: str | Path | None) -> None:
+def check_nodes(sec: CorridorSection, C: nx.MultiDiGraph, file: str | Path | None) -> None:
+    """Raise a one-line :class:`ScenarioError` for a node id of ``sec`` that ``C`` lacks.
+
+    Parameters
+    ----------
+    sec : CorridorSection
+    C : networkx.MultiDiGraph
+        The corridor graph (:func:`siting.corridor.load_corridor`).
+    file : str or Path, optional
+        Scenario file named in the message.
+    """
     known = set(C.nodes)
     where = f"{file}: " if file else ""
     named = [(f"demand_points[{i}].node", p.node) for i, p in enumerate(sec.demand_points)]
@@ -325,8 +335,15 @@ def prepare(
     if sec.corridor_dir is not None and not Path(sec.corridor_dir).is_absolute() and base_dir:
         sec = sec.model_copy(update={"corridor_dir": Path(base_dir) / sec.corridor_dir})
     C = corridor.load_corridor(sec.corridor_dir)
-    _check_nodes(sec, C, file)
-    H, ids, lex = _int_graph(_join(C, city_graph, sec, notes) if city_graph is not None else C)
+    check_nodes(sec, C, file)
+    try:
+        G = _join(C, city_graph, sec, notes) if city_graph is not None else C
+    except InputError as exc:  # the scenario's road network does not reach the corridor
+        raise ScenarioError(
+            f"{file or '<scenario>'}: corridor.max_snap_km: {exc}; the scenario's road network "
+            "must reach the corridor's gateways (or raise max_snap_km)"
+        ) from None
+    H, ids, lex = _int_graph(G)
     arrays = network.graph_arrays(H)
     timings["corridor_network"] = time.perf_counter() - t0
 
