@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from siting import network
+from siting import network, road_tables
 from siting._errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -213,6 +213,38 @@ def road_names(G: nx.MultiDiGraph, nodes: Iterable[Any], *, max_names: int = 2) 
     return out
 
 
+def _table_road_names(t: road_tables.RoadTables, nodes: list[Any], max_names: int = 2) -> list:
+    """:func:`road_names` for a road graph held as tables (vectorised, no nearby-road search).
+
+    The names of the edges at the node, most important class first (then the most edges), at
+    most ``max_names``; a node on unnamed roads only gets ``"unnamed <class>"``.
+    """
+    ids = np.asarray(nodes, dtype=np.int64)
+    e = t.edges
+    hw = e["highway"].astype(str).to_numpy()
+    nm = e["name"].fillna("").astype(str).to_numpy() if "name" in e else np.full(len(e), "")
+    both = pd.DataFrame(
+        {"node": np.r_[e["u"].to_numpy(), e["v"].to_numpy()], "highway": np.r_[hw, hw],
+         "name": np.r_[nm, nm]}
+    )  # fmt: skip
+    both = both[both["node"].isin(ids)]
+    both["rank"] = [_rank(h) for h in both["highway"]]
+    top = both.sort_values(["node", "rank"]).drop_duplicates("node").set_index("node")["highway"]
+    named = both[both["name"].str.strip() != ""]
+    per = named.groupby(["node", "name"]).agg(rank=("rank", "min"), n=("rank", "size"))
+    per = per.reset_index().sort_values(["node", "rank", "n", "name"], ascending=[1, 1, 0, 1])
+    joined = per.groupby("node")["name"].agg(lambda s: " / ".join(s.iloc[:max_names]))
+    out = []
+    for n in ids.tolist():
+        if n in joined.index:
+            out.append(joined[n])
+        elif n in top.index:
+            out.append(f"unnamed {str(top[n]).replace('_', ' ')}")
+        else:
+            out.append("")
+    return out
+
+
 def _names_nearby(und: Any, n: Any, skip: set[str], names_at: Any, hops: int = 2) -> list[str]:
     """Road names within ``hops`` edges of node ``n`` (nearest first), except ``skip``."""
     found: list[str] = []
@@ -314,7 +346,10 @@ def add_place_names(
     unnamed = (name.str.strip() == "") | (cands["source"].astype(str) == "generated")
     if G is not None and unnamed.any() and "node" in cands:
         nodes = cands.loc[unnamed, "node"].tolist()
-        cands.loc[unnamed, "name"] = road_names(G, nodes)
+        if isinstance(G, road_tables.RoadTables):
+            cands.loc[unnamed, "name"] = _table_road_names(G, nodes)
+        else:
+            cands.loc[unnamed, "name"] = road_names(G, nodes)
     cands["district"] = district_names(cands["lon"], cands["lat"], boundaries)
     return cands
 
@@ -329,7 +364,7 @@ def _local_xy(lon: np.ndarray, lat: np.ndarray, lat0: float) -> tuple[np.ndarray
 
 
 def road_candidates(
-    G: nx.MultiDiGraph,
+    G: nx.MultiDiGraph | road_tables.RoadTables,
     road_classes: Iterable[str],
     spacing_m: float,
     *,
@@ -340,7 +375,7 @@ def road_candidates(
     Parameters
     ----------
     G
-        Road graph.
+        Road graph or :class:`siting.road_tables.RoadTables`.
     road_classes
         OSM ``highway`` values, e.g. ``["motorway", "trunk", "primary"]``.
     spacing_m
@@ -354,16 +389,12 @@ def road_candidates(
         ``node``, ``lon``, ``lat``, ``highway`` (class of a road at the node), sorted by node.
     """
     classes = set(road_classes)
-    uvh = [
-        (u, v, d.get("highway")) for u, v, d in G.edges(data=True) if d.get("highway") in classes
-    ]
-    if not uvh:
+    e = road_tables.edge_list(G, classes)[["u", "v", "highway"]]
+    if not len(e):
         logger.warning("candidates: no road of classes %s in the graph", sorted(classes))
         return pd.DataFrame({"node": [], "lon": [], "lat": [], "highway": []})
-    e = pd.DataFrame(uvh, columns=["u", "v", "highway"])
     road_nodes = np.unique(np.concatenate([e["u"].to_numpy(), e["v"].to_numpy()]))
-    nx_ = np.array([G.nodes[n]["x"] for n in road_nodes])
-    ny_ = np.array([G.nodes[n]["y"] for n in road_nodes])
+    nx_, ny_ = road_tables.node_coords(G, road_nodes)
     lat0 = float(ny_.mean())
     node_x, node_y = _local_xy(nx_, ny_, lat0)
     pos = pd.Series(np.arange(len(road_nodes)), index=road_nodes)
@@ -380,16 +411,8 @@ def road_candidates(
     py = node_y[iu[edge]] + t * (node_y[iv[edge]] - node_y[iu[edge]])
     prio = np.zeros(len(px))
     if intersections:
-        und = nx.Graph(
-            G.edge_subgraph(
-                [
-                    (u, v, kk)
-                    for u, v, kk, d in G.edges(keys=True, data=True)
-                    if d.get("highway") in classes
-                ]
-            )
-        )
-        junction = np.array([und.degree(n) >= 3 for n in road_nodes])
+        deg = road_tables.undirected_degree(e["u"].to_numpy(), e["v"].to_numpy(), road_nodes)
+        junction = deg >= 3
         jx, jy = node_x[junction], node_y[junction]
         px, py = np.concatenate([jx, px]), np.concatenate([jy, py])
         prio = np.concatenate([np.full(len(jx), -1.0), prio])
@@ -514,7 +537,7 @@ def _check_connection(df: pd.DataFrame, default_kw: float) -> None:
 
 
 def build_candidates(
-    G: nx.MultiDiGraph,
+    G: nx.MultiDiGraph | road_tables.RoadTables,
     *,
     costs: Mapping[str, Any],
     kind: str = "fast_charger",
@@ -535,7 +558,7 @@ def build_candidates(
     Parameters
     ----------
     G
-        Road graph.
+        Road graph or :class:`siting.road_tables.RoadTables`.
     costs
         ``{kind: cost}``, each with ``fixed_cost_cny``, ``plug_cost_cny`` (CNY), ``plug_kw``
         (kW), ``kwh_per_plug_day`` (kWh/day a plug delivers) and ``max_plugs``.
@@ -573,7 +596,7 @@ def build_candidates(
     InputError
         Bad site file, a site too far from the roads, an unknown required/forbidden id.
     """
-    arrays = arrays if arrays is not None else network.graph_arrays(G)
+    arrays = arrays if arrays is not None else road_tables.graph_arrays(G)
     parts: list[pd.DataFrame] = []
     if spacing_m and spacing_m > 0:
         gen = road_candidates(G, road_classes, spacing_m, intersections=intersections)

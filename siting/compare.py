@@ -22,8 +22,9 @@ per budget, ``budget_<label>/`` (or ``phase_<k>_<name>/``) with ``sites.geojson`
 
 Parallel sweeps: ``workers=N`` splits the budgets into N interleaved chains solved in a
 ``ProcessPoolExecutor`` (each chain still warm-starts from its own previous budget);
-``scheduler=ADDRESS`` sends the same chains to a Dask distributed cluster. Free sweeps only:
-nested and phased sweeps are sequential by nature (their free reference sweep runs in parallel).
+``scheduler=ADDRESS`` sends the same chains to a Dask distributed cluster (and the preparation's
+travel-time tiles, :func:`siting.travel.travel_times`). Free sweeps only: nested and phased
+sweeps are sequential by nature (their free reference sweep runs in parallel).
 """
 
 from __future__ import annotations
@@ -198,6 +199,18 @@ def _dask_chain(prepared: Any, budgets: list[float]) -> list[Plan]:
     return _solve_chain(prepared, budgets)
 
 
+def _shippable(prepared: Any) -> Any:
+    """The prepared scenario without the city road graph, which solving does not read.
+
+    Pickling a ``networkx`` graph to every worker costs more than the solves of a sweep.
+    """
+    import dataclasses
+
+    if dataclasses.is_dataclass(prepared) and hasattr(prepared, "graph"):
+        return dataclasses.replace(prepared, graph=None, arrays=None)
+    return prepared
+
+
 def _chains(budgets: Sequence[float], n: int) -> list[list[float]]:
     """Split ascending budgets into ``n`` interleaved ascending chains (balanced sizes)."""
     n = max(1, min(n, len(budgets)))
@@ -235,7 +248,7 @@ def _free_sweep(
 
         client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
         try:
-            remote = client.scatter(prepared, broadcast=True)
+            remote = client.scatter(_shippable(prepared), broadcast=True, hash=False)
             futures = [client.submit(_dask_chain, remote, c, pure=False) for c in chains]
             from distributed import as_completed as dask_as_completed
 
@@ -248,7 +261,7 @@ def _free_sweep(
             if client is not scheduler:
                 client.close()
     else:
-        initargs = (prepared, None) if ship_prepared else (None, scenario)
+        initargs = (_shippable(prepared), None) if ship_prepared else (None, scenario)
         # "spawn", not fork: a forked child inherits HiGHS's thread pool without its threads
         # and spins forever in its first solve
         with ProcessPoolExecutor(
@@ -322,7 +335,8 @@ def compare(
     workers : int
         Processes for the free sweep (1 = in this process).
     scheduler : str or distributed.Client, optional
-        Dask scheduler address (``tcp://host:8786``) or client: free-sweep chains run there.
+        Dask scheduler address (``tcp://host:8786``) or client: the travel-time tiles of the
+        preparation and the free-sweep chains run there.
     progress : callable, optional
         ``progress(done, total, label, plan)`` after each budget of the main sweep.
     ship_prepared : bool
@@ -357,7 +371,7 @@ def compare(
     if prepared is None:
         from siting.plan import prepare
 
-        prepared = prepare(scenario)
+        prepared = prepare(scenario, scheduler=scheduler)
     t_prep = time.perf_counter()
 
     done = 0

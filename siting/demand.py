@@ -30,7 +30,7 @@ import pandas as pd
 import shapely
 from shapely.geometry import Polygon
 
-from siting import network
+from siting import network, road_tables
 from siting._errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -70,29 +70,28 @@ def h3_cells(area: Any, resolution: int) -> gpd.GeoDataFrame:
     )
 
 
-def proxy_edges(G: nx.MultiDiGraph, highways: tuple[str, ...] = PROXY_HIGHWAYS) -> pd.DataFrame:
+def proxy_edges(
+    G: nx.MultiDiGraph | road_tables.RoadTables, highways: tuple[str, ...] = PROXY_HIGHWAYS
+) -> pd.DataFrame:
     """Midpoints and lengths of the road segments used as the population proxy.
 
-    A two-way road appears as two directed edges in the graph; it is counted once.
+    A two-way road appears as two directed edges in the graph; it is counted once. ``G`` may be
+    a graph or :class:`siting.road_tables.RoadTables`.
 
     Returns
     -------
     pandas.DataFrame
         ``lon``, ``lat`` (edge midpoint, degrees), ``length`` (m).
     """
-    wanted = set(highways)
-    rows = [
-        (min(u, v), max(u, v), d.get("length", 0.0))
-        for u, v, d in G.edges(data=True)
-        if d.get("highway") in wanted
-    ]
-    if not rows:
+    e = road_tables.edge_list(G, highways)
+    if not len(e):
         return pd.DataFrame({"lon": [], "lat": [], "length": []})
-    df = pd.DataFrame(rows, columns=["a", "b", "length"]).drop_duplicates(["a", "b"])
-    xa = np.array([G.nodes[a]["x"] for a in df["a"]])
-    ya = np.array([G.nodes[a]["y"] for a in df["a"]])
-    xb = np.array([G.nodes[b]["x"] for b in df["b"]])
-    yb = np.array([G.nodes[b]["y"] for b in df["b"]])
+    u, v = e["u"].to_numpy(np.int64), e["v"].to_numpy(np.int64)
+    df = pd.DataFrame(
+        {"a": np.minimum(u, v), "b": np.maximum(u, v), "length": e["length"].to_numpy(float)}
+    ).drop_duplicates(["a", "b"])
+    xa, ya = road_tables.node_coords(G, df["a"].to_numpy())
+    xb, yb = road_tables.node_coords(G, df["b"].to_numpy())
     return pd.DataFrame(
         {"lon": (xa + xb) / 2, "lat": (ya + yb) / 2, "length": df["length"].to_numpy(float)}
     )
@@ -108,7 +107,7 @@ def _cell_district(cells: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) -> np.n
 
 
 def build_demand(
-    G: nx.MultiDiGraph | None,
+    G: nx.MultiDiGraph | road_tables.RoadTables | None,
     area: Any,
     districts: gpd.GeoDataFrame,
     segments: Mapping[str, Any],
@@ -123,8 +122,8 @@ def build_demand(
     Parameters
     ----------
     G
-        Road graph (for the proxy and nearest nodes); ``None`` gives ``node = -1`` and a uniform
-        spread.
+        Road graph or :class:`siting.road_tables.RoadTables` (for the proxy and nearest nodes);
+        ``None`` gives ``node = -1`` and a uniform spread.
     area
         Study-area (Multi)Polygon, WGS84.
     districts

@@ -142,7 +142,7 @@ def _load_city_network(scenario: Scenario) -> tuple[nx.MultiDiGraph, list[dict[s
     return G, sources
 
 
-def prepare(scenario: Scenario, *, progress: Progress = None) -> Prepared:
+def prepare(scenario: Scenario, *, progress: Progress = None, scheduler: Any = None) -> Prepared:
     """Run the stages before the model: city network, then each demand kind's stages.
 
     Parameters
@@ -151,6 +151,8 @@ def prepare(scenario: Scenario, *, progress: Progress = None) -> Prepared:
         A validated scenario (:func:`siting.scenario.load_scenario`).
     progress
         Optional callback receiving each stage name before it starts.
+    scheduler
+        Dask scheduler address or ``distributed.Client``: the travel-time tiles run there.
 
     Returns
     -------
@@ -167,7 +169,7 @@ def prepare(scenario: Scenario, *, progress: Progress = None) -> Prepared:
     prepared = Prepared(scenario, G, arrays, data_sources=sources)
     prepared.timings["network"] = time.perf_counter() - t
     if area_demand.active(scenario):
-        part = area_demand.prepare(scenario, G, arrays, progress=progress)
+        part = area_demand.prepare(scenario, G, arrays, progress=progress, scheduler=scheduler)
         prepared.area, prepared.districts, prepared.demand = part.area, part.districts, part.demand
         prepared.candidates, prepared.travel = part.candidates, part.travel
         prepared.sizing = part.sizing

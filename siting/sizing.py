@@ -502,14 +502,15 @@ def plan_binding_limit(
     spent: float,
 ) -> tuple[str, str]:
     """:func:`binding_limit` of a charger plan, from the pipeline's tables."""
+    from siting.models.core import site_reach  # row blocks: no copy of a city-size matrix
+
     w = demand["kwh_per_day"].to_numpy(float)
     status = candidates["status"].to_numpy()
     allowed = status != "forbidden"
-    cov = sp.csr_matrix(travel)[:, allowed]
-    reach_cell = np.asarray(cov.sum(axis=1)).ravel() > 0
+    _, reach_cell = site_reach(travel, w, allowed)
     unserved = np.where(reach_cell, np.maximum(w - served_cell, 0.0), 0.0)
     n_s = len(candidates)
-    unserved_reach = np.asarray((sp.csr_matrix(travel) > 0).T.astype(float) @ unserved).ravel()
+    unserved_reach, _ = site_reach(travel, unserved, allowed)
     is_open = np.zeros(n_s, bool)
     is_open[open_idx] = True
     p_all = np.zeros(n_s, dtype=np.int64)

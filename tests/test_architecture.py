@@ -32,7 +32,13 @@ LAYERS: dict[int, tuple[str, ...]] = {
     ),
     1: ("siting", "siting.models*", "siting.results", "siting._osm_ways", "siting._sitefile"),
     2: ("siting.data", "siting.scenario", "siting.orlib", "siting.queueing", "siting.osm_file"),
-    3: ("siting.network", "siting.corridor", "siting.frlm_network", "siting.basemap"),
+    3: (
+        "siting.network",
+        "siting.corridor",
+        "siting.frlm_network",
+        "siting.basemap",
+        "siting.road_tables",
+    ),
     4: (
         "siting.demand",
         "siting.candidates",

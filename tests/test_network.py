@@ -80,15 +80,11 @@ def _check_contract(G: nx.MultiDiGraph) -> None:
 # ----------------------------------------------------------------------------- embedded
 
 
-def test_embedded_graph_follows_the_contract_and_loads_fast():
-    import time
-
-    t = time.perf_counter()
+def test_embedded_graph_follows_the_contract():
+    # load time is measured by benchmarks/end_to_end.py, not asserted here (a shared CI machine)
     G = N.load_network()
-    seconds = time.perf_counter() - t
     assert len(G) > 20_000 and G.number_of_edges() > 40_000
     _check_contract(G)
-    assert seconds < 5
 
 
 def test_embedded_speeds_are_the_class_defaults_and_scale_with_factor():

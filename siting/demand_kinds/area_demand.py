@@ -47,6 +47,9 @@ from siting.scenario import Scenario, Solver
 from siting.study_area import area_km2, study_area
 
 NAME = "area"
+#: From this many demand × site pairs on, the plug model is solved on a core of the nearest
+#: pairs and certified with the full instance's bound (:mod:`siting.models.core`).
+CORE_MIN_PAIRS = 2_000_000
 #: Name of the kind's model component (and of its budget kind).
 COMPONENT = "fast_charger"
 
@@ -82,6 +85,7 @@ def prepare(
     arrays: network.GraphArrays,
     *,
     progress: Progress = None,
+    scheduler: Any = None,
 ) -> AreaPart:
     """Study area, demand grid, candidates and travel matrix (stages demand, candidates, travel).
 
@@ -94,6 +98,8 @@ def prepare(
         Array form of ``G``.
     progress : callable, optional
         Receives each stage name before it starts.
+    scheduler : str or distributed.Client, optional
+        Dask scheduler for the travel-time tiles (:func:`siting.travel.travel_times`).
 
     Returns
     -------
@@ -118,8 +124,9 @@ def prepare(
 
     t = stage(progress, "travel")
     tt = travel.travel_times(
-        arrays, dem["node"].to_numpy(), cands["node"].to_numpy(), scenario.coverage.max_travel_min
-    )
+        arrays, dem["node"].to_numpy(), cands["node"].to_numpy(),
+        scenario.coverage.max_travel_min, scheduler=scheduler,
+    )  # fmt: skip
     timings["travel"] = time.perf_counter() - t
     notes = list(dem.attrs.get("notes", []))
     t = time.perf_counter()
@@ -278,6 +285,15 @@ def solve_alone(
     if solver.threads is not None and "threads" in params:
         kwargs["threads"] = solver.threads
     backend = solver.backend
+    if backend == "highs" and prepared.travel.nnz >= CORE_MIN_PAIRS:
+        from siting.models.core import max_coverage_core
+
+        kwargs.pop("p")
+        kwargs.pop("threads", None)
+        return max_coverage_core(
+            prepared.travel, prepared.demand["kwh_per_day"].to_numpy(float),
+            cands["fixed_cost_cny"].to_numpy(float), float(budget), **kwargs,
+        )  # fmt: skip
     if backend != "highs":
         if "backend" not in params:
             raise ScenarioError(
@@ -304,6 +320,8 @@ def _solve_levels(
             "sizing: daily_energy without substations only (use 'highs')"
         )
     c = prepared.candidates
+    if prepared.travel.nnz >= CORE_MIN_PAIRS:  # city size: solve on cores, certify on all pairs
+        from siting.models.core import max_coverage_levels_core as max_coverage_levels
     return max_coverage_levels(
         prepared.travel, prepared.demand["kwh_per_day"].to_numpy(float),
         c["fixed_cost_cny"].to_numpy(float), float(budget), required=required,
@@ -316,16 +334,30 @@ def _solve_levels(
 
 
 def nearest_open(tt: sp.csr_matrix, open_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per demand row: position in ``open_idx`` of the nearest open site (-1) and its time."""
-    sub = tt[:, open_idx].tocoo()
+    """Per demand row: position in ``open_idx`` of the nearest open site (-1) and its time.
+
+    Ties go to the earlier position in ``open_idx``. Rows are read in blocks
+    (:func:`siting.models.core.row_blocks`), so a city-size matrix is never copied.
+    """
+    from siting.models.core import row_blocks
+
+    tt = sp.csr_matrix(tt)
+    pos = np.full(tt.shape[1], -1, dtype=np.int64)
+    pos[np.asarray(open_idx, dtype=np.int64)] = np.arange(len(open_idx))
     best = np.full(tt.shape[0], -1, dtype=np.int64)
     btime = np.full(tt.shape[0], np.nan)
-    if sub.nnz:
-        order = np.lexsort((sub.data, sub.row))
-        r, c, v = sub.row[order], sub.col[order], sub.data[order]
-        first = np.ones(len(r), bool)
+    deg = np.diff(tt.indptr)
+    for r0, r1 in row_blocks(tt.indptr):
+        a, b = tt.indptr[r0], tt.indptr[r1]
+        p = pos[tt.indices[a:b]]
+        on = p >= 0
+        r = np.repeat(np.arange(r0, r1), deg[r0:r1])[on]
+        v, p = tt.data[a:b][on], p[on]
+        order = np.lexsort((p, v, r))
+        r, v, p = r[order], v[order], p[order]
+        first = np.ones(r.size, bool)
         first[1:] = r[1:] != r[:-1]
-        best[r[first]] = c[first]
+        best[r[first]] = p[first]
         btime[r[first]] = v[first]
     return best, btime
 

@@ -660,6 +660,7 @@ def max_coverage(
     time_limit: float | None = None,
     mip_gap: float = 1e-9,
     warm_start_open: object | None = None,
+    method: str = "auto",
 ) -> Solution:
     """Choose sites within a money budget to serve as much weighted demand as possible.
 
@@ -693,6 +694,10 @@ def max_coverage(
     warm_start_open : sequence of int, optional
         Open sites of an earlier plan (e.g. the previous budget of a sweep); ignored when
         infeasible here.
+    method : {"auto", "bnb", "milp"}
+        Without plug modules: ``"auto"`` / ``"bnb"`` solve by reduction, bounds and
+        branch-and-bound (:mod:`siting.models.mclp`, much faster); ``"milp"`` hands the compact
+        MILP to HiGHS (kept for checking). With plug modules the MILP path is always used.
 
     Returns
     -------
@@ -721,6 +726,10 @@ def max_coverage(
     )
     if prep.reason:
         return Solution.infeasible(prep.reason, build_seconds=time.perf_counter() - t0)
+    if method not in ("auto", "bnb", "milp"):
+        raise ModelInputError(f"method must be 'auto', 'bnb' or 'milp', got {method!r}")
+    if prep.kcap is None and method != "milp":
+        return _solve_basic(prep, time_limit, mip_gap, warm_start_open)
     milp, h = _build(prep)
     build_s = time.perf_counter() - t0
     if "capacity_bound" in h.blocks:
@@ -730,6 +739,58 @@ def max_coverage(
             milp, h.site_cols, warm_start_open, time_limit=time_limit, mip_gap=mip_gap
         )
     return _coverage_solution(res, h, prep, build_s)
+
+
+def _solve_basic(
+    prep: _CovPrep, time_limit: float | None, mip_gap: float, warm_start_open: object | None
+) -> Solution:
+    """The model without plug modules, solved by :func:`siting.models.mclp.solve_mclp`."""
+    from siting.models.mclp import solve_mclp
+
+    n_d, n_s = prep.cov.shape
+    warm = None
+    if warm_start_open is not None:
+        warm = np.asarray(list(warm_start_open), dtype=np.int64).ravel()  # type: ignore[call-overload]
+        if warm.size and ((warm < 0) | (warm >= n_s)).any():
+            log.info("warm start ignored: site index out of range")
+            warm = None
+    res = solve_mclp(
+        prep.cov, prep.w, prep.c, prep.budget, prep.p, prep.req, prep.forb,
+        time_limit=time_limit, mip_gap=mip_gap, warm_start_open=warm,
+    )  # fmt: skip
+    open_mask = np.zeros(n_s, bool)
+    open_mask[res.open] = True
+    cov = prep.cov.tocoo()
+    ok = ~prep.forb[cov.col]
+    ii, jj = cov.row[ok].astype(np.int64), cov.col[ok].astype(np.int64)
+    on = open_mask[jj]
+    covered = np.zeros(n_d, dtype=bool)
+    covered[ii[on]] = True
+    objective = float(prep.w[covered].sum())
+    first = np.full(n_d, n_s, dtype=np.int64)  # each covered point at its lowest-index open site
+    np.minimum.at(first, ii[on], jj[on])
+    served = np.bincount(first[covered], weights=prep.w[covered], minlength=n_s)
+    mods = prep.ex[open_mask] if prep.ex is not None else np.zeros(res.open.size, np.int64)
+    bound = max(res.bound, objective)
+    gap = max(bound - objective, 0.0) / max(abs(objective), 1e-12)
+    return Solution(
+        status=res.status,
+        objective=objective,
+        bound=float(bound),
+        gap=float(gap),
+        open=res.open,
+        assignment=covered,
+        seconds=res.seconds,
+        build_seconds=0.0,
+        message=res.message,
+        details={
+            "uncoverable": np.flatnonzero(np.bincount(ii, minlength=n_d) == 0),
+            "modules": np.asarray(mods),
+            "served": served[open_mask],
+            "spent": float(prep.c[open_mask].sum()),
+            "nodes": int(res.stats.get("nodes", 0)),
+        },
+    )
 
 
 def _feasible(milp: Milp, x: np.ndarray, tol: float = 1e-6) -> bool:
