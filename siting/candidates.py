@@ -213,35 +213,22 @@ def road_names(G: nx.MultiDiGraph, nodes: Iterable[Any], *, max_names: int = 2) 
     return out
 
 
-def _table_road_names(t: road_tables.RoadTables, nodes: list[Any], max_names: int = 2) -> list:
-    """:func:`road_names` for a road graph held as tables (vectorised, no nearby-road search).
+#: Nodes named per neighbourhood graph by :func:`_table_road_names` (bounds its memory).
+NAME_BATCH = 4000
 
-    The names of the edges at the node, most important class first (then the most edges), at
-    most ``max_names``; a node on unnamed roads only gets ``"unnamed <class>"``.
+
+def _table_road_names(t: road_tables.RoadTables, nodes: list[Any], max_names: int = 2) -> list:
+    """:func:`road_names` for a road network held as tables: the same labels.
+
+    The nodes are named in batches of :data:`NAME_BATCH`, each on the small graph of the roads
+    within two edges of them (:func:`siting.road_tables.neighbourhood_graph`), which is all
+    :func:`road_names` looks at; no graph of the whole network is built.
     """
-    ids = np.asarray(nodes, dtype=np.int64)
-    e = t.edges
-    hw = e["highway"].astype(str).to_numpy()
-    nm = e["name"].fillna("").astype(str).to_numpy() if "name" in e else np.full(len(e), "")
-    both = pd.DataFrame(
-        {"node": np.r_[e["u"].to_numpy(), e["v"].to_numpy()], "highway": np.r_[hw, hw],
-         "name": np.r_[nm, nm]}
-    )  # fmt: skip
-    both = both[both["node"].isin(ids)]
-    both["rank"] = [_rank(h) for h in both["highway"]]
-    top = both.sort_values(["node", "rank"]).drop_duplicates("node").set_index("node")["highway"]
-    named = both[both["name"].str.strip() != ""]
-    per = named.groupby(["node", "name"]).agg(rank=("rank", "min"), n=("rank", "size"))
-    per = per.reset_index().sort_values(["node", "rank", "n", "name"], ascending=[1, 1, 0, 1])
-    joined = per.groupby("node")["name"].agg(lambda s: " / ".join(s.iloc[:max_names]))
-    out = []
-    for n in ids.tolist():
-        if n in joined.index:
-            out.append(joined[n])
-        elif n in top.index:
-            out.append(f"unnamed {str(top[n]).replace('_', ' ')}")
-        else:
-            out.append("")
+    out: list[str] = []
+    for i in range(0, len(nodes), NAME_BATCH):
+        batch = list(nodes[i : i + NAME_BATCH])
+        sub = road_tables.neighbourhood_graph(t, batch, hops=2)
+        out += road_names(sub, batch, max_names=max_names)
     return out
 
 

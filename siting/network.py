@@ -361,6 +361,16 @@ def _resolve(path: str | Path | None, base_dir: str | Path | None) -> Path:
     return p
 
 
+def resolve_path(path: str | Path | None, base_dir: str | Path | None) -> Path:
+    """A network file's path, relative paths against ``base_dir``; InputError when missing."""
+    return _resolve(path, base_dir)
+
+
+def file_kind(path: Path) -> str:
+    """``.osm.pbf``, ``.osm`` or ``.graphml``; InputError for any other extension."""
+    return _file_kind(path)
+
+
 def _cache_dir(cache_dir: str | Path | None) -> Path:
     if cache_dir is not None:
         return Path(cache_dir)
@@ -379,7 +389,14 @@ def _file_kind(path: Path) -> str:
 # ----------------------------------------------------------------------------- embedded
 
 
-def _load_embedded(near: str | Path | None = None) -> nx.MultiDiGraph:
+def embedded_frames(near: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
+    """The embedded snapshot's node and edge tables and its folder (``data/network``).
+
+    Raises
+    ------
+    InputError
+        The tables are missing or unreadable.
+    """
     from siting import data
 
     folder = data.data_dir(near) / "network"
@@ -391,6 +408,11 @@ def _load_embedded(near: str | Path | None = None) -> nx.MultiDiGraph:
         )
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"embedded road network in {folder} is unreadable: {exc}") from exc
+    return nodes, edges, folder
+
+
+def _load_embedded(near: str | Path | None = None) -> nx.MultiDiGraph:
+    nodes, edges, folder = embedded_frames(near)
     G = graph_from_frames(nodes, edges)
     G.graph["source"] = f"embedded: {folder}"
     G.graph["attribution"] = OSM_ATTRIBUTION

@@ -188,7 +188,12 @@ def cache_folder(path: Path, cache_dir: str | Path | None = None) -> Path:
     return folder
 
 
-def _read_cache(folder: Path, key: str) -> OsmFileGraph | None:
+#: Edge columns of the cache besides ``geometry`` (what a caller without geometry reads).
+EDGE_COLUMNS = ["u", "v", "key", "osmid", "highway", "name", "maxspeed", "oneway", "reversed",
+                "length"]  # fmt: skip
+
+
+def _read_cache(folder: Path, key: str, geometry: bool = True) -> OsmFileGraph | None:
     import geopandas as gpd
 
     meta_file = folder / f"{key}.json"
@@ -197,7 +202,10 @@ def _read_cache(folder: Path, key: str) -> OsmFileGraph | None:
     try:
         stats = json.loads(meta_file.read_text(encoding="utf-8"))
         nodes = pd.read_parquet(folder / f"{key}-nodes.parquet", columns=["osmid", "x", "y"])
-        edges = gpd.read_parquet(folder / f"{key}-edges.parquet")
+        if geometry:
+            edges = gpd.read_parquet(folder / f"{key}-edges.parquet")
+        else:
+            edges = pd.read_parquet(folder / f"{key}-edges.parquet", columns=EDGE_COLUMNS)
     except (OSError, ValueError) as exc:
         logger.warning("road-graph cache %s unreadable (%s): rebuilding it", meta_file, exc)
         return None
@@ -495,6 +503,7 @@ def read_osm_file(
     cache: bool = True,
     cache_dir: str | Path | None = None,
     progress: Progress = None,
+    geometry: bool = True,
 ) -> OsmFileGraph:
     """The drivable roads of an OSM file inside ``polygon``, from the cache when it is current.
 
@@ -512,6 +521,10 @@ def read_osm_file(
         User cache folder used when the file's folder is read-only.
     progress
         Optional ``progress(message)`` callback for long reads.
+    geometry
+        Keep the edges' line geometry (a GeoDataFrame); False returns a plain DataFrame
+        without it (what routing needs: the road tables of :mod:`siting.road_tables`), read
+        without the geometry column from the cache (the cache itself always has it).
 
     Returns
     -------
@@ -533,7 +546,7 @@ def read_osm_file(
     if cache:
         key = cache_key(p, polygon, classes)
         folder = cache_folder(p, cache_dir)
-        hit = _read_cache(folder, key)
+        hit = _read_cache(folder, key, geometry)
         if hit is not None:
             progress(f"{p.name}: road graph from the cache")
             logger.info("road graph of %s from cache %s", p.name, hit.cache_file)
@@ -559,4 +572,6 @@ def read_osm_file(
             g.cache_file = _write_cache(folder, key, g, p.name)
         except OSError as exc:
             logger.warning("could not cache the road graph in %s: %s", folder, exc)
+    if not geometry:
+        g.edges = pd.DataFrame(g.edges.drop(columns="geometry"))
     return g

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from siting import _progress, corridor, data, network, queueing, sizing
+from siting import _progress, corridor, data, network, queueing, road_tables, sizing
 from siting._errors import InputError, ScenarioError
 from siting.demand_kinds import area_demand, depot_demand, trip_flows
 from siting.demand_kinds._common import KindResult, ModelContext, Progress, num, stage
@@ -42,6 +42,9 @@ from siting.scenario import CorridorSection, Scenario, Sizing, Solver
 from siting.study_area import EQUAL_AREA_CRS, buffered, manifest_source, study_area
 
 logger = logging.getLogger(__name__)
+
+#: A city road network: tables (what :func:`prepare` loads) or a ``networkx`` graph.
+CityRoads = road_tables.RoadTables | nx.MultiDiGraph
 
 __all__ = ["EQUAL_AREA_CRS", "Prepared", "prepare", "prepare_corridor", "run_scenario",
            "solve_prepared"]  # fmt: skip
@@ -55,8 +58,10 @@ class Prepared:
     ----------
     scenario : Scenario or None
         None for corridor stations prepared without a scenario (:func:`prepare_corridor`).
-    graph : networkx.MultiDiGraph or None
-        City road graph.
+    graph : siting.road_tables.RoadTables or networkx.MultiDiGraph or None
+        City road network: tables from :func:`prepare` (no ``networkx`` graph of the city is
+        built; :func:`siting.road_tables.to_graph` makes one), or the graph given to
+        :func:`prepare_corridor`.
     arrays : siting.network.GraphArrays or None
         Array form of ``graph``.
     area : shapely geometry or None
@@ -83,7 +88,7 @@ class Prepared:
     """
 
     scenario: Scenario | None
-    graph: nx.MultiDiGraph | None
+    graph: CityRoads | None
     arrays: network.GraphArrays | None
     area: Any = None
     districts: pd.DataFrame | None = None
@@ -111,14 +116,15 @@ class Prepared:
 # ----------------------------------------------------------------------------- prepare
 
 
-def _load_city_network(scenario: Scenario) -> tuple[nx.MultiDiGraph, list[dict[str, Any]]]:
+def _load_city_network(scenario: Scenario) -> tuple[road_tables.RoadTables, list[dict[str, Any]]]:
+    """The city road network as tables (:func:`siting.road_tables.load_road_tables`)."""
     net = scenario.network
     source = {"kind": net.source, "path": net.path, "place": net.place, "bbox": net.bbox}
     clip = None
     if net.source == "file":  # read only the roads of the study area (buffered)
         clip = buffered(study_area(scenario)[0], net.clip_buffer_m)
     try:
-        G = network.load_network(
+        roads = road_tables.load_road_tables(
             source, base_dir=scenario.base_dir, speeds_kph=net.speeds_kph or None,
             speed_factor=net.speed_factor, clip=clip, file_cache=net.cache,
         )  # fmt: skip
@@ -134,12 +140,12 @@ def _load_city_network(scenario: Scenario) -> tuple[nx.MultiDiGraph, list[dict[s
         sources = [{
             "name": "road network", "path": str(net.path or net.place or net.bbox),
             "licence": "ODbL-1.0", "attribution": network.OSM_ATTRIBUTION,
-            "note": G.graph.get("source", ""),
+            "note": roads.meta.get("source", roads.source),
         }]  # fmt: skip
-        if "osm_file" in G.graph:  # what was kept of a local .osm.pbf
-            sources[0].update(note=network.describe_osm_file(G.graph["osm_file"]),
-                              kept=G.graph["osm_file"])  # fmt: skip
-    return G, sources
+        if "osm_file" in roads.meta:  # what was kept of a local .osm.pbf
+            sources[0].update(note=network.describe_osm_file(roads.meta["osm_file"]),
+                              kept=roads.meta["osm_file"])  # fmt: skip
+    return roads, sources
 
 
 def prepare(scenario: Scenario, *, progress: Progress = None, scheduler: Any = None) -> Prepared:
@@ -164,19 +170,19 @@ def prepare(scenario: Scenario, *, progress: Progress = None, scheduler: Any = N
         Bad input files or settings (one-line message).
     """
     t = stage(progress, "network")
-    G, sources = _load_city_network(scenario)
-    arrays = network.graph_arrays(G)
-    prepared = Prepared(scenario, G, arrays, data_sources=sources)
+    roads, sources = _load_city_network(scenario)
+    arrays = road_tables.graph_arrays(roads)
+    prepared = Prepared(scenario, roads, arrays, data_sources=sources)
     prepared.timings["network"] = time.perf_counter() - t
     if area_demand.active(scenario):
-        part = area_demand.prepare(scenario, G, arrays, progress=progress, scheduler=scheduler)
+        part = area_demand.prepare(scenario, roads, arrays, progress=progress, scheduler=scheduler)
         prepared.area, prepared.districts, prepared.demand = part.area, part.districts, part.demand
         prepared.candidates, prepared.travel = part.candidates, part.travel
         prepared.sizing = part.sizing
         _add_part(prepared, part)
     if trip_flows.active(scenario):
         _prepare_corridor_parts(
-            prepared, scenario.corridor, G, base_dir=scenario.base_dir, file=scenario.path,
+            prepared, scenario.corridor, roads, base_dir=scenario.base_dir, file=scenario.path,
             progress=progress,
         )  # fmt: skip
     return prepared
@@ -189,10 +195,12 @@ def _add_part(prepared: Prepared, part: Any) -> None:
 
 
 def _prepare_corridor_parts(
-    prepared: Prepared, section: CorridorSection, city: nx.MultiDiGraph | None, *,
+    prepared: Prepared, section: CorridorSection, city: CityRoads | None, *,
     base_dir: str | Path | None, file: str | Path | None, progress: Progress,
 ) -> None:  # fmt: skip
     t = stage(progress, trip_flows.NAME)
+    if isinstance(city, road_tables.RoadTables):  # the corridor routes on a networkx graph
+        city = road_tables.to_graph(city)
     part = trip_flows.prepare(section, city, base_dir=base_dir, file=file)
     prepared.data_sources += part.data_sources
     prepared.notes += part.notes
@@ -205,7 +213,7 @@ def _prepare_corridor_parts(
 
 def prepare_corridor(
     section: CorridorSection,
-    city_graph: nx.MultiDiGraph | None = None,
+    city_graph: CityRoads | None = None,
     *,
     base_dir: str | Path | None = None,
     file: str | Path | None = None,
@@ -217,8 +225,8 @@ def prepare_corridor(
     ----------
     section : CorridorSection
         E.g. from :func:`siting.scenario.load_corridor_section`.
-    city_graph : networkx.MultiDiGraph, optional
-        City road graph to join the corridor to; None: the corridor skeleton alone.
+    city_graph : networkx.MultiDiGraph or siting.road_tables.RoadTables, optional
+        City road network to join the corridor to; None: the corridor skeleton alone.
     base_dir, file : optional
         Scenario folder (relative ``corridor_dir``) and file named in messages.
     progress : callable, optional
@@ -230,7 +238,7 @@ def prepare_corridor(
         a charger :class:`Prepared` by ``dataclasses.replace(chargers, trip_flows=...,
         depots=...)`` for joint siting.
     """
-    arrays = network.graph_arrays(city_graph) if city_graph is not None else None
+    arrays = road_tables.graph_arrays(city_graph) if city_graph is not None else None
     prepared = Prepared(None, city_graph, arrays)
     _prepare_corridor_parts(prepared, section, city_graph, base_dir=base_dir, file=file,
                             progress=progress)  # fmt: skip

@@ -29,7 +29,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from siting import candidates as cand_mod
-from siting import data, models, network, sizing, travel
+from siting import data, models, network, road_tables, sizing, travel
 from siting import demand as demand_mod
 from siting._errors import InputError, ScenarioError
 from siting.demand_kinds._common import (
@@ -81,7 +81,7 @@ class AreaPart:
 
 def prepare(
     scenario: Scenario,
-    G: nx.MultiDiGraph,
+    G: road_tables.RoadTables | nx.MultiDiGraph,
     arrays: network.GraphArrays,
     *,
     progress: Progress = None,
@@ -92,8 +92,9 @@ def prepare(
     Parameters
     ----------
     scenario : Scenario
-    G : networkx.MultiDiGraph
-        The city road graph (:func:`siting.network.load_network`).
+    G : siting.road_tables.RoadTables or networkx.MultiDiGraph
+        The city road network: tables (:func:`siting.road_tables.load_road_tables`, what
+        :func:`siting.plan.prepare` passes) or a graph (:func:`siting.network.load_network`).
     arrays : siting.network.GraphArrays
         Array form of ``G``.
     progress : callable, optional
@@ -149,7 +150,10 @@ def _profile_source(scenario: Scenario) -> dict[str, Any]:
 
 
 def _candidates(
-    scenario: Scenario, G: nx.MultiDiGraph, arrays: network.GraphArrays, area: Any
+    scenario: Scenario,
+    G: road_tables.RoadTables | nx.MultiDiGraph,
+    arrays: network.GraphArrays,
+    area: Any,
 ) -> gpd.GeoDataFrame:
     c = scenario.candidates
     net = scenario.network
