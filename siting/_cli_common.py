@@ -104,6 +104,10 @@ class Reporter:
         Force the live status line (True) or lines (False); default: stderr is a terminal.
     heartbeat_s
         Seconds without output after which line mode says that the stage is still running.
+    quiet_s
+        Line mode only: a stage's lines start once it has run this long (0: at once). ``validate``
+        uses it so that a quick check prints nothing but its result (or its one error line),
+        while a city-size one shows its long stages.
     """
 
     def __init__(
@@ -113,11 +117,14 @@ class Reporter:
         *,
         live: bool | None = None,
         heartbeat_s: float = 5.0,
+        quiet_s: float = 0.0,
     ) -> None:
         self.title = title
         self.timings = timings if timings is not None else {}
         self.live = err.is_terminal if live is None else live
         self.heartbeat_s = heartbeat_s
+        self.quiet_s = quiet_s
+        self._announced = quiet_s <= 0
         self.stage_name: str | None = None
         self.stage_t0 = time.perf_counter()
         self.detail = ""
@@ -135,6 +142,7 @@ class Reporter:
         with self._lock:
             self._close_stage()
             self.stage_name, self.stage_t0, self.detail = name, time.perf_counter(), ""
+            self._announced = self.quiet_s <= 0
         self._show(f"{self.label} …", line=True)
 
     def note(self, text: str) -> None:
@@ -163,7 +171,7 @@ class Reporter:
         if self.live:
             if self._status is not None:
                 self._status.update(f"{text} [{self.elapsed():.0f} s]")
-        elif line:
+        elif line and self._announced:
             self._line(text)
 
     def _line(self, text: str) -> None:
@@ -179,6 +187,11 @@ class Reporter:
                 if self.live:
                     detail = f": {self.detail}" if self.detail else " …"
                     self._show(f"{self.label}{detail}", line=False)
+                elif not self._announced:
+                    if self.elapsed() >= self.quiet_s:
+                        self._announced = True
+                        detail = f": {self.detail}" if self.detail else " …"
+                        self._line(f"{self.label}{detail} ({self.elapsed():.0f} s)")
                 elif time.monotonic() - self._last_line >= self.heartbeat_s:
                     self._line(f"still {self.label} ({self.elapsed():.0f} s)")
 
@@ -191,7 +204,7 @@ class Reporter:
         if self.live:
             self._status = err.status(f"{self.title}: starting …")
             self._status.__enter__()
-        else:
+        elif self._announced:
             self._line(f"{self.title}: starting")
         self._ticker = threading.Thread(target=self._tick, name="siting-progress", daemon=True)
         self._ticker.start()

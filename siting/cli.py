@@ -255,6 +255,11 @@ def _plans_what(scn: Any) -> str:
     return "; ".join(parts)
 
 
+#: ``validate`` shows a stage's progress lines once it has run this long (s), when stderr is not
+#: a terminal: a quick check prints its result alone.
+QUIET_S = 2.0
+
+
 @app.command()
 def validate(
     scenario: ScenarioArg,
@@ -273,8 +278,9 @@ def validate(
     A scenario that validates can start ``siting run``: the embedded data is present and unchanged
     (sha256), the road-network source is usable (a file exists and reads; an osmnx source says it
     needs internet), and everything that depends on the inputs alone (the road network, demand
-    grid, candidate sites, travel times, corridor trips) is built once here. Scenarios whose
-    network comes from osmnx are not downloaded (as --quick).
+    grid, candidate sites, travel times, corridor trips) is built once here, with progress on
+    stderr as `run` shows it. Scenarios whose network comes from osmnx are not downloaded (as
+    --quick).
     """
     setup_logging(verbose)
     from siting.preflight import check_runnable
@@ -288,7 +294,8 @@ def validate(
         if not quick and scn.network.source != "osmnx":
             from siting import plan as plan_mod
 
-            prepared = plan_mod.prepare(scn)
+            with _ctrl_c("nothing written"), Reporter(scn.name, quiet_s=QUIET_S) as progress:
+                prepared = plan_mod.prepare(scn, progress=progress.stage)
     n_sites = checked.n_sites
     text = (
         f"{scenario}: ok — {scn.name!r}; network {scn.network.source}; {_plans_what(scn)}; "
