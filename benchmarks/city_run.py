@@ -335,6 +335,29 @@ def setup(a: argparse.Namespace, work: Path) -> tuple[Path, Path, dict[str, Any]
     return pbf, write_scenario(work, pbf, area_file, km2, spacing, classes), info
 
 
+def graph_path(scn_file: Path, out: Path) -> None:
+    """The REFERENCE: the same run with a networkx graph of the city handed to every stage
+    (``siting.network.load_network`` → ``area_demand.prepare`` → solve → outputs), as
+    ``siting run`` did before the road tables became its path."""
+    from siting import network, plan, report
+    from siting.demand_kinds import area_demand
+    from siting.scenario import load_scenario
+    from siting.study_area import buffered, study_area
+
+    scn = load_scenario(scn_file)
+    net = scn.network
+    clip = buffered(study_area(scn)[0], net.clip_buffer_m)
+    G = network.load_network({"kind": "file", "path": net.path}, clip=clip, file_cache=net.cache)
+    arrays = network.graph_arrays(G)
+    part = area_demand.prepare(scn, G, arrays)
+    prepared = plan.Prepared(
+        scn, G, arrays, area=part.area, districts=part.districts, demand=part.demand,
+        candidates=part.candidates, travel=part.travel, timings=part.timings,
+        data_sources=part.data_sources, notes=part.notes, sizing=part.sizing,
+    )  # fmt: skip
+    report.write_outputs(plan.solve_prepared(prepared), out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cells", type=int, default=150_000)
@@ -343,7 +366,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shared", type=Path, default=SHARED)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/siting_city_run"))
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--no-reference", action="store_true", help="skip the networkx graph path")
+    ap.add_argument("--budget-cny", type=float, default=None,
+                    help="also a warm run at this budget (e.g. 400e6: money binds)")  # fmt: skip
+    ap.add_argument("--graph-path", nargs=2, type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    if a.graph_path:
+        graph_path(*a.graph_path)
+        return 0
     work = a.workdir
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -359,21 +389,31 @@ def main(argv: list[str] | None = None) -> int:
         ("run_warm", [*siting, "run", str(scn_file), "--out", str(work / "out_warm")]),
         ("validate_warm", [*siting, "validate", str(scn_file)]),
     ]
+    if a.budget_cny is not None:
+        runs.append(("run_warm_budget", [*siting, "run", str(scn_file), "--out",
+                     str(work / "out_budget"), "--budget", f"{a.budget_cny:.0f}"]))  # fmt: skip
+    if not a.no_reference:
+        runs.append(("graph_path_warm", [sys.executable, __file__, "--graph-path", str(scn_file),
+                     str(work / "out_graph")]))  # fmt: skip
+    results: dict[str, dict[str, Any]] = {}
     print("run,cells,candidates,seconds,peak_rss_mb,status,gap", flush=True)
     for name, cmd in runs:
         r = timed(cmd, work / f"{name}.log")
         if r["exit"] != 0:
             note(f"{name} FAILED (exit {r['exit']})", r["stderr"][-3000:])
             return 1
-        summary_file = work / ("out_cold" if name == "run_cold" else "out_warm") / "summary.json"
+        results[name] = r
+        folder = {"run_cold": "out_cold", "run_warm_budget": "out_budget",
+                  "graph_path_warm": "out_graph"}.get(name, "out_warm")  # fmt: skip
+        summary_file = work / folder / "summary.json"
         s = json.loads(summary_file.read_text(encoding="utf-8"))
-        status = s["status"] if name.startswith("run") else "validated"
+        status = "validated" if name.startswith("validate") else s["status"]
         print(f"{name},{s['n_demand_cells']},{s['n_candidates']},{r['seconds']:.1f},"
               f"{r['peak_rss_mb']:.0f},{status},{s['mip_gap']:.2e}", flush=True)  # fmt: skip
         note(f"{name} CPU", r["cpu"])
         note(f"{name} largest RSS sampled per stage (MB)", r["stage_rss_mb"])
         note(f"{name} progress lines", progress_lines(r["stderr"]))
-        if name.startswith("run"):
+        if not name.startswith("validate"):
             note(f"{name} stages (s)", s.get("timings"))
             kept = next((d.get("note") for d in s["data_sources"] if d["name"] == "road network"),
                         "")  # fmt: skip
@@ -387,6 +427,11 @@ def main(argv: list[str] | None = None) -> int:
             note(f"{name} outputs (bytes)", sizes)
         else:
             note(f"{name} says", r["stdout"].strip().splitlines()[0][:400])
+    if "graph_path_warm" in results:
+        ref, new = results["graph_path_warm"], results["run_warm"]
+        note("graph path (reference) / tables, warm, same run",
+             f"{ref['seconds'] / new['seconds']:.2f}x time, "
+             f"{ref['peak_rss_mb'] / new['peak_rss_mb']:.2f}x peak RSS")  # fmt: skip
     note("load after (uptime)", os.popen("uptime").read().strip())
     note("command", "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]))
     if not a.keep:

@@ -85,3 +85,24 @@ def test_damaged_embedded_data_fails_validate(tmp_path, monkeypatch):
     res = _invoke(tmp_path, "{source: embedded}")
     assert res.exit_code == 2
     assert "edges.parquet: sha256 differs" in res.stderr
+
+
+def test_quiet_reporter_shows_only_stages_that_run_long(monkeypatch):
+    """validate's progress (Reporter quiet_s): nothing for quick stages, a line for long ones."""
+    import io
+    import time
+
+    from rich.console import Console
+
+    from siting import _cli_common
+
+    buf = io.StringIO()
+    monkeypatch.setattr(_cli_common, "err", Console(file=buf, width=200))
+    with _cli_common.Reporter("t", live=False, quiet_s=0.4, heartbeat_s=60) as rep:
+        rep.stage("network")
+        rep.note("reading the roads of x.osm.pbf")
+        rep.stage("demand")
+        time.sleep(1.0)
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 1, lines
+    assert "building the demand grid" in lines[0] and "loading" not in lines[0]
