@@ -137,3 +137,24 @@ def test_corridor_joined_to_city_tables_as_to_the_city_graph():
     assert len(a.trip_table) > 0
     pd.testing.assert_frame_equal(a.trip_table, b.trip_table)
     pd.testing.assert_frame_equal(pd.DataFrame(a.candidates), pd.DataFrame(b.candidates))
+
+
+def test_pbf_amenities_equal_the_xml_ones(tmp_path):
+    """osm_sites on a .osm.pbf (the candidates' OSM POIs of a file network) finds the same
+    amenity nodes and ways (way centroids need the node locations) as on the XML file."""
+    import osmium
+
+    xml = ROOT / "tests" / "data" / "synthetic" / "pois.osm"
+    pos_xml, pbf = tmp_path / "pois.osm", tmp_path / "pois.osm.pbf"
+    for out in (pos_xml, pbf):  # ids made positive, as in files from openstreetmap.org
+        with osmium.SimpleWriter(str(out)) as w:
+            for obj in osmium.FileProcessor(str(xml)):
+                if obj.is_node():
+                    w.add_node(obj.replace(id=-obj.id))
+                elif obj.is_way():
+                    w.add_way(obj.replace(id=-obj.id, nodes=[-n.ref for n in obj.nodes]))
+    a = network.osm_sites({"kind": "file", "path": pos_xml})
+    b = network.osm_sites({"kind": "file", "path": pbf})
+    assert len(a) == 3 and (a["element"] == "way").sum() == 1
+    cols = ["osmid", "element", "amenity", "name", "lon", "lat"]
+    pd.testing.assert_frame_equal(pd.DataFrame(a[cols]), pd.DataFrame(b[cols]))
