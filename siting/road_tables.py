@@ -470,8 +470,8 @@ def neighbourhood_graph(t: RoadTables, nodes: Any, hops: int = 2) -> nx.MultiDiG
     Edges ignore direction for the hops. Within that neighbourhood the graph is exact: each
     node's edges, neighbours and their order are those of the whole network's graph (edges are
     added in table order, keys as :func:`to_graph`), so functions that look ``hops`` edges around
-    a node (:func:`siting.candidates.road_names`) give the whole graph's answer. Attributes:
-    ``highway``, ``name``, ``length``.
+    a node (:func:`siting.candidates.road_names`) give the whole graph's answer. Edge attributes:
+    ``highway`` and ``name`` (left out when empty); nodes carry no coordinates.
     """
     ids = t.nodes["osmid"].to_numpy(np.int64)
     pos, found = _positions(t, np.asarray(nodes, dtype=np.int64))
@@ -483,13 +483,21 @@ def neighbourhood_graph(t: RoadTables, nodes: Any, hops: int = 2) -> nx.MultiDiG
         near[pu[touch]] = True
         near[pv[touch]] = True
     keep = near[pu] | near[pv]
-    e = t.edges.loc[keep, [c for c in ("u", "v", "highway", "name", "length") if c in t.edges]]
-    e = e.astype({c: str for c in ("highway", "name") if c in e})
-    e.insert(2, "key", e.groupby(["u", "v"], sort=False).cumcount().to_numpy(np.int64))
+    e = t.edges.loc[keep]
+    key = e.groupby(["u", "v"], sort=False).cumcount().to_numpy(np.int64)
+    hw = e["highway"].astype(str).tolist()
+    names = e["name"].astype(str).tolist() if "name" in e else [""] * len(e)
+    attrs = [{"highway": h, "name": n} for h, n in zip(hw, names, strict=True)]
+    for d in attrs:
+        if not d["name"]:
+            del d["name"]  # as the graph path leaves an empty name out
     used = near.copy()
     used[pu[keep]] = True
     used[pv[keep]] = True
-    return network.graph_from_frames(t.nodes[used], e)
+    G = nx.MultiDiGraph(crs="EPSG:4326")
+    G.add_nodes_from(ids[used].tolist())
+    G.add_edges_from(zip(e["u"].tolist(), e["v"].tolist(), key.tolist(), attrs, strict=True))
+    return G
 
 
 def undirected_degree(u: np.ndarray, v: np.ndarray, nodes: np.ndarray) -> np.ndarray:
